@@ -1,0 +1,30 @@
+{
+  "targets": [
+    {
+      "target_name": "ipvs_native",
+      "sources": [
+        "native/nl/socket.cc",
+        "native/nl/attr.cc",
+        "native/nl/genl.cc",
+        "native/ipvs/codec.cc",
+        "native/ipvs/client.cc",
+        "native/host/rtnl.cc",
+        "native/host/netns.cc",
+        "native/napi/addon.cc"
+      ],
+      "include_dirs": [
+        "<!(node -p \"require('node-addon-api').include_dir\")",
+        "native"
+      ],
+      "defines": [
+        "NAPI_VERSION=8",
+        "NODE_ADDON_API_DISABLE_DEPRECATED",
+        "NODE_ADDON_API_ENABLE_TYPE_CHECK_ON_AS"
+      ],
+      "cflags!": ["-fno-exceptions"],
+      "cflags_cc!": ["-fno-exceptions", "-std=gnu++17"],
+      "cflags_cc": ["-std=c++17", "-fexceptions", "-Wall", "-Wextra", "-Werror=return-type", "-O2"],
+      "cflags": ["-Wall", "-Wextra"]
+    }
+  ]
+}

@@ -1,0 +1,259 @@
+/**
+ * Public types of the IPVS table as ipvs-ts presents it.
+ *
+ * Identity (what names a service or destination) is kept apart from what only
+ * the kernel reports (counters, rates, connection counts), so a value read
+ * back from the kernel can be fed straight into an update.
+ *
+ * @module
+ */
+
+/** Address family of a service or destination. */
+export type Family = 'inet' | 'inet6';
+
+/** Transport protocol of a virtual service addressed by IP and port. */
+export type Protocol = 'tcp' | 'udp' | 'sctp';
+
+/** A virtual service addressed by protocol, virtual IP and port (`ipvsadm -t/-u/--sctp-service`). */
+export interface AddressServiceKey {
+  /** Transport protocol. */
+  protocol: Protocol;
+  /** Virtual IP address, IPv4 or IPv6 text. */
+  address: string;
+  /** Virtual port, 0–65535; 0 (all ports) needs persistence. */
+  port: number;
+}
+
+/** A virtual service addressed by a netfilter firewall mark (`ipvsadm -f`). */
+export interface FwmarkServiceKey {
+  /** Firewall mark, 1 to 2³²−1. */
+  fwmark: number;
+  /** Family of the marked packets; default `'inet'`. */
+  family?: Family;
+}
+
+/** What names one virtual service in the kernel's table. */
+export type ServiceKey = AddressServiceKey | FwmarkServiceKey;
+
+/** Scheduler flags (`ipvsadm -b`). `sh-*` apply to `sh`, `mh-*` to `mh`. */
+export type SchedulerFlag =
+  | 'sh-fallback'
+  | 'sh-port'
+  | 'mh-fallback'
+  | 'mh-port'
+  | 'flag-1'
+  | 'flag-2'
+  | 'flag-3';
+
+/** Client persistence (`ipvsadm -p [timeout] -M netmask`). */
+export interface Persistence {
+  /** Seconds a client stays with its real server after its last connection. */
+  timeout: number;
+  /**
+   * Clients grouped for persistence: a dotted IPv4 mask (`'255.255.255.0'`)
+   * for IPv4 services, or a prefix length (0–128) for IPv6 services.
+   * Default: all bits (each client on its own).
+   */
+  netmask?: string | number;
+}
+
+/** Everything that can be set on a virtual service. */
+export type ServiceSpec = ServiceKey & ServiceOptions;
+
+/** Settings of a virtual service beyond its key. */
+export interface ServiceOptions {
+  /** Scheduler module name without the `ip_vs_` prefix; default `'wlc'`. */
+  scheduler?: string;
+  /** Client persistence; absent means none. */
+  persistence?: Persistence;
+  /** One-packet scheduling, for UDP (`ipvsadm -o`). */
+  onePacket?: boolean;
+  /** Scheduler flags (`ipvsadm -b`). */
+  schedulerFlags?: SchedulerFlag[];
+  /** Persistence engine (`ipvsadm --pe`); only `'sip'` exists. */
+  persistenceEngine?: 'sip';
+}
+
+/** 64-bit traffic counters, as the kernel keeps them. */
+export interface Stats {
+  /** Connections scheduled. */
+  conns: bigint;
+  /** Packets in (client → server). */
+  inPkts: bigint;
+  /** Packets out (server → client); 0 in direct routing and tunnelling. */
+  outPkts: bigint;
+  /** Bytes in. */
+  inBytes: bigint;
+  /** Bytes out. */
+  outBytes: bigint;
+}
+
+/** Rates the kernel estimates every two seconds. */
+export interface Rates {
+  /** Connections per second. */
+  cps: number;
+  /** Packets per second in. */
+  inPps: number;
+  /** Packets per second out. */
+  outPps: number;
+  /** Bytes per second in. */
+  inBps: number;
+  /** Bytes per second out. */
+  outBps: number;
+}
+
+/** A virtual service as the kernel holds it. */
+export type Service = ServiceKey & {
+  /** Address family, always set. */
+  family: Family;
+  /** Scheduler in use. */
+  scheduler: string;
+  /** Persistence, when the service is persistent. */
+  persistence?: { timeout: number; netmask: string | number };
+  /** Present and true when one-packet scheduling is on. */
+  onePacket?: boolean;
+  /** Scheduler flags set, in a fixed order. */
+  schedulerFlags?: SchedulerFlag[];
+  /** Persistence engine, when one is set. */
+  persistenceEngine?: 'sip';
+  /** Counters since the service was created or last zeroed. */
+  stats: Stats;
+  /** Current rate estimates. */
+  rates: Rates;
+};
+
+/** How the director forwards packets to a real server. */
+export type Forwarding = 'route' | 'masq' | 'tunnel';
+
+/** Tunnel encapsulation for `forwarding: 'tunnel'`. */
+export interface TunnelOptions {
+  /** Encapsulation; `ipip` is the classic LVS-TUN. */
+  type: 'ipip' | 'gue' | 'gre';
+  /** UDP port of the GUE tunnel (required for `gue`). */
+  port?: number;
+  /** Checksum mode of GUE/GRE encapsulation; default `'nocsum'`. */
+  checksum?: 'nocsum' | 'csum' | 'remcsum';
+}
+
+/** Everything that can be set on a real server (destination). */
+export interface DestinationSpec {
+  /** Real server address, IPv4 or IPv6 text. */
+  address: string;
+  /** Real server port; default: the service's port. */
+  port?: number;
+  /** Packet forwarding method; default `'route'` (direct routing). */
+  forwarding?: Forwarding;
+  /** Scheduling weight, 0–2147483647; default 1. 0 quiesces the server. */
+  weight?: number;
+  /** Connection upper threshold; 0 means none. */
+  upperThreshold?: number;
+  /** Connection lower threshold; 0 means none. */
+  lowerThreshold?: number;
+  /** Tunnel encapsulation, only with `forwarding: 'tunnel'`. */
+  tunnel?: TunnelOptions;
+}
+
+/** Names one destination within a service. */
+export interface DestinationKey {
+  /** Real server address. */
+  address: string;
+  /** Real server port; default: the service's port. */
+  port?: number;
+}
+
+/** A real server as the kernel holds it. */
+export interface Destination {
+  /** Real server address, canonical text. */
+  address: string;
+  /** Address family of the real server. */
+  family: Family;
+  /** Real server port. */
+  port: number;
+  /** Forwarding method; `'local'` when the kernel found the address local. */
+  forwarding: Forwarding | 'local';
+  /** Scheduling weight. */
+  weight: number;
+  /** Connection upper threshold (0: none). */
+  upperThreshold: number;
+  /** Connection lower threshold (0: none). */
+  lowerThreshold: number;
+  /** Tunnel encapsulation, for tunnel forwarding on kernels that report it. */
+  tunnel?: { type: 'ipip' | 'gue' | 'gre'; port: number; checksum: 'nocsum' | 'csum' | 'remcsum' };
+  /** Connections in ESTABLISHED state (TCP) or equivalent. */
+  activeConnections: number;
+  /** Connections in other states. */
+  inactiveConnections: number;
+  /** Persistence templates pointing at this server. */
+  persistentConnections: number;
+  /** Counters since the destination was created or its service zeroed. */
+  stats: Stats;
+  /** Current rate estimates. */
+  rates: Rates;
+}
+
+/** A service with its destinations, as {@link Ipvs.snapshot} returns it. */
+export type ServiceWithDestinations = Service & { destinations: Destination[] };
+
+/** Connection timeouts in seconds (`ipvsadm --set tcp tcpfin udp`). */
+export interface Timeouts {
+  /** Established TCP connections. */
+  tcp: number;
+  /** TCP connections after FIN. */
+  tcpFin: number;
+  /** UDP flows. */
+  udp: number;
+}
+
+/** Role of a connection-synchronisation daemon. */
+export type DaemonState = 'master' | 'backup';
+
+/** Settings of a connection-synchronisation daemon (`ipvsadm --start-daemon`). */
+export interface DaemonSpec {
+  /** `'master'` sends the connection table, `'backup'` receives it. */
+  state: DaemonState;
+  /** Interface for the multicast traffic (`--mcast-interface`). */
+  interface: string;
+  /** Sync id, 0–255 (`--syncid`); default 0. */
+  syncId?: number;
+  /** Maximum sync message payload in bytes (`--sync-maxlen`). */
+  maxLength?: number;
+  /** Multicast group, IPv4 or IPv6 (`--mcast-group`); default 224.0.0.81. */
+  group?: string;
+  /** UDP port (`--mcast-port`); default 8848. */
+  port?: number;
+  /** Multicast TTL 1–255 (`--mcast-ttl`); default 1. */
+  ttl?: number;
+}
+
+/** A running synchronisation daemon as the kernel reports it. */
+export interface Daemon {
+  /** Role. */
+  state: DaemonState;
+  /** Multicast interface. */
+  interface: string;
+  /** Sync id. */
+  syncId: number;
+  /** Maximum payload (bytes), when the kernel reports it. */
+  maxLength?: number;
+  /** Multicast group, when the kernel reports it. */
+  group?: string;
+  /** UDP port, when the kernel reports it. */
+  port?: number;
+  /** Multicast TTL, when the kernel reports it. */
+  ttl?: number;
+}
+
+/** The kernel's IPVS version and connection table size (`ipvsadm` header line). */
+export interface Info {
+  /** IPVS version, such as `'1.2.1'`. */
+  version: string;
+  /** Size of the connection hash table. */
+  connectionTableSize: number;
+}
+
+/** One operation of {@link Ipvs.batch}. */
+export type BatchOp =
+  | { type: 'addService' | 'updateService'; service: ServiceSpec }
+  | { type: 'deleteService'; service: ServiceKey }
+  | { type: 'addDestination' | 'updateDestination'; service: ServiceKey; destination: DestinationSpec }
+  | { type: 'deleteDestination'; service: ServiceKey; destination: DestinationKey };
