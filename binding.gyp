@@ -8,8 +8,8 @@
         "native/nl/genl.cc",
         "native/ipvs/codec.cc",
         "native/ipvs/client.cc",
-        "native/host/rtnl.cc",
-        "native/host/netns.cc",
+        "native/nl/netns.cc",
+        "native/napi/convert.cc",
         "native/napi/addon.cc"
       ],
       "include_dirs": [

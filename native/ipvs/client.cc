@@ -1,0 +1,194 @@
+#include "ipvs/client.h"
+
+#include <linux/genetlink.h>
+
+#include <cerrno>
+
+#include "nl/genl.h"
+#include "nl/netns.h"
+
+namespace ipvs {
+
+namespace {
+
+// Requests per send. The kernel handles a send's messages in order before
+// sendmsg returns, so a whole window's ACKs are queued at once: 256 of them
+// need ~256 KiB of receive buffer, well below what the socket asks for.
+constexpr size_t kWindow = 256;
+
+std::unique_ptr<nl::Socket> openSocket(const std::string& netnsPath) {
+  nl::NetnsScope scope(netnsPath);
+  return std::make_unique<nl::Socket>(NETLINK_GENERIC);
+}
+
+uint16_t resolveIpvs(nl::Socket& sock) {
+  try {
+    return nl::resolveFamily(sock, IPVS_GENL_NAME);
+  } catch (const nl::Error& e) {
+    if (e.error() == ENOENT) {
+      throw nl::Error(ENOENT,
+                      "IPVS is not available: the kernel has no generic netlink family 'IPVS' "
+                      "(the ip_vs module is not loaded; load it with 'modprobe ip_vs')");
+    }
+    throw;
+  }
+}
+
+// Every reply of interest nests its object under one command attribute.
+template <typename Fn>
+void withNested(const nlmsghdr& h, uint16_t type, Fn fn) {
+  nl::GenlPayload g = nl::genlPayload(h);
+  nl::AttrTable<IPVS_CMD_ATTR_MAX + 1> tb(g.attrs, g.attrsLen);
+  if (const nl::Attr* a = tb.get(type)) fn(*a);
+}
+
+}  // namespace
+
+Client::Client(const std::string& netnsPath) : sock_(openSocket(netnsPath)) { family_ = resolveIpvs(*sock_); }
+
+std::vector<uint8_t> Client::buildRequest(uint8_t cmd, uint16_t flags, uint32_t seq, const Service* key) {
+  std::vector<uint8_t> msg;
+  nl::Writer w(msg);
+  size_t off = nl::beginGenl(w, family_, cmd, kGenlVersion, NLM_F_REQUEST | flags, seq, sock_->portId());
+  if (key) putService(w, *key, false);
+  w.endMessage(off);
+  return msg;
+}
+
+Info Client::info() {
+  uint32_t seq = sock_->nextSeq();
+  Info info;
+  sock_->request(buildRequest(IPVS_CMD_GET_INFO, NLM_F_ACK, seq, nullptr), seq, [&](const nlmsghdr& h) {
+    nl::GenlPayload g = nl::genlPayload(h);
+    info = parseInfo(g.attrs, g.attrsLen);
+  });
+  return info;
+}
+
+Timeouts Client::timeouts() {
+  uint32_t seq = sock_->nextSeq();
+  Timeouts t;
+  sock_->request(buildRequest(IPVS_CMD_GET_CONFIG, NLM_F_ACK, seq, nullptr), seq, [&](const nlmsghdr& h) {
+    nl::GenlPayload g = nl::genlPayload(h);
+    t = parseTimeouts(g.attrs, g.attrsLen);
+  });
+  return t;
+}
+
+std::vector<Service> Client::services() {
+  std::vector<Service> out;
+  sock_->dump([&](uint32_t seq) { return buildRequest(IPVS_CMD_GET_SERVICE, NLM_F_DUMP, seq, nullptr); },
+              [&](const nlmsghdr& h) {
+                withNested(h, IPVS_CMD_ATTR_SERVICE, [&](const nl::Attr& a) { out.push_back(parseService(a)); });
+              },
+              [&] { out.clear(); });
+  return out;
+}
+
+std::optional<Service> Client::service(const Service& key) {
+  uint32_t seq = sock_->nextSeq();
+  std::optional<Service> found;
+  try {
+    sock_->request(buildRequest(IPVS_CMD_GET_SERVICE, NLM_F_ACK, seq, &key), seq, [&](const nlmsghdr& h) {
+      withNested(h, IPVS_CMD_ATTR_SERVICE, [&](const nl::Attr& a) { found = parseService(a); });
+    });
+  } catch (const nl::Error& e) {
+    if (e.error() == ESRCH) return std::nullopt;
+    throw;
+  }
+  return found;
+}
+
+void Client::dumpDestinations(const Service& key, std::vector<Destination>& out) {
+  sock_->dump([&](uint32_t seq) { return buildRequest(IPVS_CMD_GET_DEST, NLM_F_DUMP, seq, &key); },
+              [&](const nlmsghdr& h) {
+                withNested(h, IPVS_CMD_ATTR_DEST,
+                           [&](const nl::Attr& a) { out.push_back(parseDestination(a, key.family)); });
+              },
+              [&] { out.clear(); });
+}
+
+std::vector<Destination> Client::destinations(const Service& key) {
+  std::vector<Destination> out;
+  dumpDestinations(key, out);
+  // The kernel answers a dump for a missing service with an empty list; tell
+  // "no destinations" from "no service" the only way the kernel allows.
+  if (out.empty() && !service(key)) throw nl::Error(ESRCH, "No such process");
+  return out;
+}
+
+std::vector<ServiceWithDestinations> Client::snapshot() {
+  std::vector<ServiceWithDestinations> out;
+  for (Service& s : services()) {
+    ServiceWithDestinations entry{std::move(s), {}};
+    dumpDestinations(entry.service, entry.dests);
+    out.push_back(std::move(entry));
+  }
+  return out;
+}
+
+std::vector<Daemon> Client::daemons() {
+  std::vector<Daemon> out;
+  sock_->dump([&](uint32_t seq) { return buildRequest(IPVS_CMD_GET_DAEMON, NLM_F_DUMP, seq, nullptr); },
+              [&](const nlmsghdr& h) {
+                withNested(h, IPVS_CMD_ATTR_DAEMON, [&](const nl::Attr& a) { out.push_back(parseDaemon(a)); });
+              },
+              [&] { out.clear(); });
+  return out;
+}
+
+void Client::appendMutation(nl::Writer& w, const Mutation& op, uint32_t seq) {
+  size_t off = nl::beginGenl(w, family_, op.cmd, kGenlVersion, NLM_F_REQUEST | NLM_F_ACK, seq, sock_->portId());
+  switch (op.cmd) {
+    case IPVS_CMD_NEW_SERVICE:
+    case IPVS_CMD_SET_SERVICE:
+      putService(w, op.service, true);
+      break;
+    case IPVS_CMD_DEL_SERVICE:
+      putService(w, op.service, false);
+      break;
+    case IPVS_CMD_NEW_DEST:
+    case IPVS_CMD_SET_DEST:
+      putService(w, op.service, false);
+      putDestination(w, op.dest, true);
+      break;
+    case IPVS_CMD_DEL_DEST:
+      putService(w, op.service, false);
+      putDestination(w, op.dest, false);
+      break;
+    case IPVS_CMD_NEW_DAEMON:
+      putDaemon(w, op.daemon, true);
+      break;
+    case IPVS_CMD_DEL_DAEMON:
+      putDaemon(w, op.daemon, false);
+      break;
+    case IPVS_CMD_SET_CONFIG:
+      putTimeouts(w, op.timeouts);
+      break;
+    case IPVS_CMD_ZERO:
+      if (op.hasService) putService(w, op.service, false);
+      break;
+    case IPVS_CMD_FLUSH:
+      break;
+    default:
+      throw nl::Error(EINVAL, "unknown IPVS command " + std::to_string(op.cmd));
+  }
+  w.endMessage(off);
+}
+
+std::vector<nl::Ack> Client::mutate(const std::vector<Mutation>& ops) {
+  std::vector<nl::Ack> acks;
+  acks.reserve(ops.size());
+  std::vector<uint8_t> msgs;
+  for (size_t start = 0; start < ops.size(); start += kWindow) {
+    size_t count = std::min(kWindow, ops.size() - start);
+    msgs.clear();
+    nl::Writer w(msgs);
+    uint32_t first = sock_->reserveSeq(count);
+    for (size_t i = 0; i < count; ++i) appendMutation(w, ops[start + i], first + static_cast<uint32_t>(i));
+    for (nl::Ack& a : sock_->pipeline(msgs, first, count)) acks.push_back(std::move(a));
+  }
+  return acks;
+}
+
+}  // namespace ipvs

@@ -1,0 +1,58 @@
+// An IPVS generic-netlink client: one socket, the family id resolved once.
+// Not thread-safe; the N-API layer serialises calls per handle.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "ipvs/codec.h"
+#include "nl/socket.h"
+
+namespace ipvs {
+
+// One acknowledged request of a pipelined batch.
+struct Mutation {
+  uint8_t cmd = 0;  // IPVS_CMD_*
+  bool hasService = false;
+  Service service;
+  Destination dest;
+  Daemon daemon;
+  Timeouts timeouts;
+};
+
+struct ServiceWithDestinations {
+  Service service;
+  std::vector<Destination> dests;
+};
+
+class Client {
+ public:
+  // Opens the socket inside the network namespace at `netnsPath` (empty: the
+  // calling thread's) and looks up the IPVS family. Throws nl::Error(ENOENT)
+  // with a message naming ip_vs when the module is not loaded.
+  explicit Client(const std::string& netnsPath);
+
+  Info info();
+  std::vector<Service> services();
+  std::optional<Service> service(const Service& key);
+  // Destinations of a service; throws nl::Error(ESRCH) when it does not exist.
+  std::vector<Destination> destinations(const Service& key);
+  std::vector<ServiceWithDestinations> snapshot();
+  std::vector<Daemon> daemons();
+  Timeouts timeouts();
+
+  // Sends every mutation pipelined in windows and returns each ACK in order.
+  std::vector<nl::Ack> mutate(const std::vector<Mutation>& ops);
+
+ private:
+  std::vector<uint8_t> buildRequest(uint8_t cmd, uint16_t flags, uint32_t seq, const Service* key);
+  void appendMutation(nl::Writer& w, const Mutation& op, uint32_t seq);
+  void dumpDestinations(const Service& key, std::vector<Destination>& out);
+
+  std::unique_ptr<nl::Socket> sock_;
+  uint16_t family_ = 0;
+};
+
+}  // namespace ipvs

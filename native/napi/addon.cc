@@ -1,0 +1,372 @@
+// The thin N-API layer: converts JS values to the codec's structs on the JS
+// thread, runs the netlink work on the libuv pool, and settles a promise.
+// Handles are type-tagged objects, so a foreign or closed handle throws or
+// rejects instead of touching freed memory.
+#include <napi.h>
+
+#include <cerrno>
+#include <cstring>
+#include <memory>
+#include <mutex>
+
+#include "ipvs/client.h"
+#include "napi/convert.h"
+
+namespace {
+
+// Random; marks objects created by this addon as IPVS handles.
+constexpr napi_type_tag kHandleTag = {0x6a1f3c2e9b7d4f10ULL, 0x83c5e2a4d1b06f97ULL};
+
+// What a JS handle owns. The client is destroyed by close() or, when work is
+// in flight, by the last job that sees the handle closed.
+struct HandleState {
+  std::mutex mutex;
+  std::unique_ptr<ipvs::Client> client;
+  bool closed = false;
+};
+using HandleRef = std::shared_ptr<HandleState>;
+
+struct AddonData {
+  Napi::FunctionReference errorClass;
+};
+
+std::string errnoCode(int error) {
+  const char* name = strerrorname_np(error);
+  return name ? name : "E" + std::to_string(error);
+}
+
+// Builds an IpvsError (the JS class handed over by setErrorClass) or, before
+// that happened, a plain Error with the same properties.
+Napi::Error makeError(Napi::Env env, const std::string& op, int error, const std::string& message,
+                      const std::string& extack) {
+  Napi::Object details = Napi::Object::New(env);
+  details.Set("errno", error);
+  details.Set("code", errnoCode(error));
+  details.Set("op", op);
+  if (!extack.empty()) details.Set("extack", extack);
+  auto* data = env.GetInstanceData<AddonData>();
+  if (data && !data->errorClass.IsEmpty()) {
+    Napi::Object err = data->errorClass.New({Napi::String::New(env, message), details});
+    return Napi::Error(env, err);
+  }
+  Napi::Error err = Napi::Error::New(env, message);
+  for (const char* key : {"errno", "code", "op", "extack"}) {
+    if (details.Has(key)) err.Value().Set(key, details.Get(key));
+  }
+  return err;
+}
+
+HandleRef* unwrapHandle(const Napi::Value& v) {
+  Napi::Env env = v.Env();
+  if (!v.IsObject() || !v.As<Napi::Object>().CheckTypeTag(&kHandleTag)) {
+    throw Napi::TypeError::New(env, "not an ipvs-ts native handle");
+  }
+  void* ptr = nullptr;
+  if (napi_unwrap(env, v, &ptr) != napi_ok || !ptr) throw Napi::TypeError::New(env, "not an ipvs-ts native handle");
+  return static_cast<HandleRef*>(ptr);
+}
+
+// A promise-returning job: Execute() runs on the pool with only plain C++
+// data; Resolve() builds the JS result on the JS thread.
+class Job : public Napi::AsyncWorker {
+ public:
+  Job(Napi::Env env, std::string op, HandleRef handle)
+      : Napi::AsyncWorker(env, op.c_str()), op_(std::move(op)), handle_(std::move(handle)), deferred_(env) {}
+
+  Napi::Promise Promise() { return deferred_.Promise(); }
+
+ protected:
+  virtual void Run(ipvs::Client& client) = 0;
+  virtual Napi::Value Resolve(Napi::Env env) = 0;
+
+  void Execute() override {
+    try {
+      std::lock_guard<std::mutex> lock(handle_->mutex);
+      if (handle_->closed || !handle_->client) {
+        handle_->client.reset();
+        Fail(EBADF, "the IPVS handle is closed", {});
+        return;
+      }
+      Run(*handle_->client);
+    } catch (const nl::Error& e) {
+      Fail(e.error(), e.what(), e.extack());
+    } catch (const nl::ParseError& e) {
+      Fail(EPROTO, std::string("malformed reply from the kernel: ") + e.what(), {});
+    } catch (const std::exception& e) {
+      Fail(EIO, e.what(), {});
+    }
+  }
+
+  void OnOK() override {
+    Napi::Env env = Env();
+    Napi::HandleScope scope(env);
+    if (error_ != 0) {
+      deferred_.Reject(makeError(env, op_, error_, message_, extack_).Value());
+      return;
+    }
+    try {
+      deferred_.Resolve(Resolve(env));
+    } catch (const Napi::Error& e) {
+      deferred_.Reject(e.Value());
+    }
+  }
+
+  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
+
+  void Fail(int error, const std::string& message, const std::string& extack) {
+    error_ = error;
+    message_ = message;
+    extack_ = extack;
+  }
+
+  std::string op_;
+  HandleRef handle_;
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  int error_ = 0;
+  std::string message_;
+  std::string extack_;
+};
+
+// Wraps a lambda pair into a Job, which keeps each operation to a few lines.
+template <typename RunFn, typename ResolveFn>
+class LambdaJob : public Job {
+ public:
+  LambdaJob(Napi::Env env, std::string op, HandleRef handle, RunFn run, ResolveFn resolve)
+      : Job(env, std::move(op), std::move(handle)), run_(std::move(run)), resolve_(std::move(resolve)) {}
+
+ protected:
+  void Run(ipvs::Client& client) override { run_(client); }
+  Napi::Value Resolve(Napi::Env env) override { return resolve_(env); }
+
+ private:
+  RunFn run_;
+  ResolveFn resolve_;
+};
+
+template <typename RunFn, typename ResolveFn>
+Napi::Value queue(const Napi::CallbackInfo& info, const char* op, RunFn run, ResolveFn resolve) {
+  Napi::Env env = info.Env();
+  HandleRef handle = *unwrapHandle(info[0]);
+  auto* job = new LambdaJob<RunFn, ResolveFn>(env, op, std::move(handle), std::move(run), std::move(resolve));
+  Napi::Promise promise = job->Promise();
+  job->Queue();
+  return promise;
+}
+
+// open() has no handle yet: it creates the client on the pool, so a slow
+// namespace switch or family lookup never blocks the JS thread.
+class OpenJob : public Napi::AsyncWorker {
+ public:
+  OpenJob(Napi::Env env, std::string netnsPath)
+      : Napi::AsyncWorker(env, "open"), netnsPath_(std::move(netnsPath)), deferred_(env) {}
+  Napi::Promise Promise() { return deferred_.Promise(); }
+
+  void Execute() override {
+    try {
+      client_ = std::make_unique<ipvs::Client>(netnsPath_);
+    } catch (const nl::Error& e) {
+      error_ = e.error();
+      message_ = e.what();
+      extack_ = e.extack();
+    } catch (const std::exception& e) {
+      error_ = EIO;
+      message_ = e.what();
+    }
+  }
+
+  void OnOK() override {
+    Napi::Env env = Env();
+    Napi::HandleScope scope(env);
+    if (error_ != 0) {
+      std::string message = message_;
+      if (error_ == EPERM || error_ == EACCES) {
+        message = "permission denied: IPVS needs CAP_NET_ADMIN (" + message_ + ")";
+      }
+      deferred_.Reject(makeError(env, "open", error_, message, extack_).Value());
+      return;
+    }
+    auto state = std::make_shared<HandleState>();
+    state->client = std::move(client_);
+    Napi::Object obj = Napi::Object::New(env);
+    obj.TypeTag(&kHandleTag);
+    auto* ref = new HandleRef(std::move(state));
+    napi_status st = napi_wrap(
+        env, obj, ref, [](napi_env, void* data, void*) { delete static_cast<HandleRef*>(data); }, nullptr, nullptr);
+    if (st != napi_ok) {
+      delete ref;
+      deferred_.Reject(Napi::Error::New(env, "cannot wrap the IPVS handle").Value());
+      return;
+    }
+    deferred_.Resolve(obj);
+  }
+
+ private:
+  std::string netnsPath_;
+  Napi::Promise::Deferred deferred_;
+  std::unique_ptr<ipvs::Client> client_;
+  int error_ = 0;
+  std::string message_;
+  std::string extack_;
+};
+
+Napi::Value SetErrorClass(const Napi::CallbackInfo& info) {
+  if (!info[0].IsFunction()) throw Napi::TypeError::New(info.Env(), "setErrorClass expects a constructor");
+  info.Env().GetInstanceData<AddonData>()->errorClass = Napi::Persistent(info[0].As<Napi::Function>());
+  return info.Env().Undefined();
+}
+
+Napi::Value Open(const Napi::CallbackInfo& info) {
+  std::string path;
+  if (info[0].IsString()) path = info[0].As<Napi::String>().Utf8Value();
+  auto* job = new OpenJob(info.Env(), path);
+  Napi::Promise promise = job->Promise();
+  job->Queue();
+  return promise;
+}
+
+Napi::Value Close(const Napi::CallbackInfo& info) {
+  HandleRef& handle = *unwrapHandle(info[0]);
+  // A job in flight holds the lock; it drops the client itself when done.
+  std::unique_lock<std::mutex> lock(handle->mutex, std::try_to_lock);
+  handle->closed = true;
+  if (lock.owns_lock()) handle->client.reset();
+  return info.Env().Undefined();
+}
+
+Napi::Value Info(const Napi::CallbackInfo& info) {
+  auto result = std::make_shared<ipvs::Info>();
+  return queue(
+      info, "info", [result](ipvs::Client& c) { *result = c.info(); },
+      [result](Napi::Env env) {
+        Napi::Object o = Napi::Object::New(env);
+        o.Set("version", result->version);
+        o.Set("connTableSize", result->connTableSize);
+        return o;
+      });
+}
+
+Napi::Value ListServices(const Napi::CallbackInfo& info) {
+  auto result = std::make_shared<std::vector<ipvs::Service>>();
+  return queue(
+      info, "listServices", [result](ipvs::Client& c) { *result = c.services(); },
+      [result](Napi::Env env) {
+        Napi::Array arr = Napi::Array::New(env, result->size());
+        for (size_t i = 0; i < result->size(); ++i) arr.Set(i, napi_conv::serviceToJs(env, (*result)[i]));
+        return arr;
+      });
+}
+
+Napi::Value GetService(const Napi::CallbackInfo& info) {
+  ipvs::Service key = napi_conv::serviceFromJs(info[1], "service");
+  auto result = std::make_shared<std::optional<ipvs::Service>>();
+  return queue(
+      info, "getService", [result, key](ipvs::Client& c) { *result = c.service(key); },
+      [result](Napi::Env env) -> Napi::Value {
+        if (!*result) return env.Null();
+        return napi_conv::serviceToJs(env, **result);
+      });
+}
+
+Napi::Value ListDests(const Napi::CallbackInfo& info) {
+  ipvs::Service key = napi_conv::serviceFromJs(info[1], "service");
+  auto result = std::make_shared<std::vector<ipvs::Destination>>();
+  return queue(
+      info, "listDestinations", [result, key](ipvs::Client& c) { *result = c.destinations(key); },
+      [result](Napi::Env env) {
+        Napi::Array arr = Napi::Array::New(env, result->size());
+        for (size_t i = 0; i < result->size(); ++i) arr.Set(i, napi_conv::destinationToJs(env, (*result)[i]));
+        return arr;
+      });
+}
+
+Napi::Value Snapshot(const Napi::CallbackInfo& info) {
+  auto result = std::make_shared<std::vector<ipvs::ServiceWithDestinations>>();
+  return queue(
+      info, "snapshot", [result](ipvs::Client& c) { *result = c.snapshot(); },
+      [result](Napi::Env env) {
+        Napi::Array arr = Napi::Array::New(env, result->size());
+        for (size_t i = 0; i < result->size(); ++i) {
+          const auto& entry = (*result)[i];
+          Napi::Object svc = napi_conv::serviceToJs(env, entry.service);
+          Napi::Array dests = Napi::Array::New(env, entry.dests.size());
+          for (size_t j = 0; j < entry.dests.size(); ++j) dests.Set(j, napi_conv::destinationToJs(env, entry.dests[j]));
+          svc.Set("dests", dests);
+          arr.Set(i, svc);
+        }
+        return arr;
+      });
+}
+
+Napi::Value ListDaemons(const Napi::CallbackInfo& info) {
+  auto result = std::make_shared<std::vector<ipvs::Daemon>>();
+  return queue(
+      info, "listDaemons", [result](ipvs::Client& c) { *result = c.daemons(); },
+      [result](Napi::Env env) {
+        Napi::Array arr = Napi::Array::New(env, result->size());
+        for (size_t i = 0; i < result->size(); ++i) arr.Set(i, napi_conv::daemonToJs(env, (*result)[i]));
+        return arr;
+      });
+}
+
+Napi::Value GetTimeouts(const Napi::CallbackInfo& info) {
+  auto result = std::make_shared<ipvs::Timeouts>();
+  return queue(
+      info, "getTimeouts", [result](ipvs::Client& c) { *result = c.timeouts(); },
+      [result](Napi::Env env) {
+        Napi::Object o = Napi::Object::New(env);
+        o.Set("tcp", result->tcp);
+        o.Set("tcpFin", result->tcpFin);
+        o.Set("udp", result->udp);
+        return o;
+      });
+}
+
+Napi::Value Mutate(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[1].IsArray()) throw Napi::TypeError::New(env, "mutate expects an array of operations");
+  Napi::Array arr = info[1].As<Napi::Array>();
+  auto ops = std::make_shared<std::vector<ipvs::Mutation>>();
+  ops->reserve(arr.Length());
+  for (uint32_t i = 0; i < arr.Length(); ++i) ops->push_back(napi_conv::mutationFromJs(arr.Get(i)));
+  auto acks = std::make_shared<std::vector<nl::Ack>>();
+  return queue(
+      info, "mutate", [ops, acks](ipvs::Client& c) { *acks = c.mutate(*ops); },
+      [acks](Napi::Env env) {
+        Napi::Array out = Napi::Array::New(env, acks->size());
+        for (size_t i = 0; i < acks->size(); ++i) {
+          const nl::Ack& a = (*acks)[i];
+          if (a.error == 0) {
+            out.Set(i, env.Null());
+            continue;
+          }
+          Napi::Object f = Napi::Object::New(env);
+          f.Set("errno", a.error);
+          f.Set("code", errnoCode(a.error));
+          if (!a.extack.empty()) f.Set("extack", a.extack);
+          out.Set(i, f);
+        }
+        return out;
+      });
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  env.SetInstanceData(new AddonData());
+  exports.Set("setErrorClass", Napi::Function::New(env, SetErrorClass, "setErrorClass"));
+  exports.Set("open", Napi::Function::New(env, Open, "open"));
+  exports.Set("close", Napi::Function::New(env, Close, "close"));
+  exports.Set("info", Napi::Function::New(env, Info, "info"));
+  exports.Set("listServices", Napi::Function::New(env, ListServices, "listServices"));
+  exports.Set("getService", Napi::Function::New(env, GetService, "getService"));
+  exports.Set("listDests", Napi::Function::New(env, ListDests, "listDests"));
+  exports.Set("snapshot", Napi::Function::New(env, Snapshot, "snapshot"));
+  exports.Set("listDaemons", Napi::Function::New(env, ListDaemons, "listDaemons"));
+  exports.Set("getTimeouts", Napi::Function::New(env, GetTimeouts, "getTimeouts"));
+  exports.Set("mutate", Napi::Function::New(env, Mutate, "mutate"));
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(ipvs_native, Init)

@@ -1,0 +1,206 @@
+#include "napi/convert.h"
+
+#include <linux/ip_vs.h>
+
+#include <cmath>
+#include <string>
+
+namespace napi_conv {
+
+namespace {
+
+// The TypeScript layer validates first; these checks only keep a caller that
+// bypasses it from sending garbage, so their words can stay short.
+[[noreturn]] void bad(Napi::Env env, const std::string& field, const char* what) {
+  throw Napi::TypeError::New(env, field + " " + what);
+}
+
+Napi::Object asObject(const Napi::Value& v, const std::string& field) {
+  if (!v.IsObject()) bad(v.Env(), field, "must be an object");
+  return v.As<Napi::Object>();
+}
+
+uint32_t u32(const Napi::Object& o, const char* key, const std::string& field, uint32_t fallback = 0) {
+  Napi::Value v = o.Get(key);
+  if (v.IsUndefined() || v.IsNull()) return fallback;
+  if (!v.IsNumber()) bad(o.Env(), field + "." + key, "must be a number");
+  double d = v.As<Napi::Number>().DoubleValue();
+  if (!(d >= 0 && d <= 4294967295.0) || std::floor(d) != d) bad(o.Env(), field + "." + key, "must be a u32");
+  return static_cast<uint32_t>(d);
+}
+
+std::string str(const Napi::Object& o, const char* key) {
+  Napi::Value v = o.Get(key);
+  return v.IsString() ? v.As<Napi::String>().Utf8Value() : std::string();
+}
+
+void address(const Napi::Object& o, int family, ipvs::Address& out, const std::string& field) {
+  std::string text = str(o, "address");
+  if (!ipvs::parseAddress(family, text, out)) bad(o.Env(), field + ".address", ("is not valid: '" + text + "'").c_str());
+}
+
+Napi::Value big(Napi::Env env, uint64_t v) { return Napi::BigInt::New(env, v); }
+
+Napi::Object statsToJs(Napi::Env env, const ipvs::Stats& s) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("conns", big(env, s.conns));
+  o.Set("inPkts", big(env, s.inPkts));
+  o.Set("outPkts", big(env, s.outPkts));
+  o.Set("inBytes", big(env, s.inBytes));
+  o.Set("outBytes", big(env, s.outBytes));
+  o.Set("cps", static_cast<double>(s.cps));
+  o.Set("inPps", static_cast<double>(s.inPps));
+  o.Set("outPps", static_cast<double>(s.outPps));
+  o.Set("inBps", static_cast<double>(s.inBps));
+  o.Set("outBps", static_cast<double>(s.outBps));
+  return o;
+}
+
+}  // namespace
+
+ipvs::Service serviceFromJs(const Napi::Value& v, const char* field) {
+  Napi::Object o = asObject(v, field);
+  ipvs::Service s;
+  s.family = static_cast<uint16_t>(u32(o, "family", field, AF_INET));
+  if (s.family != AF_INET && s.family != AF_INET6) bad(o.Env(), std::string(field) + ".family", "must be 2 or 10");
+  s.fwmark = u32(o, "fwmark", field);
+  if (s.fwmark == 0) {
+    s.protocol = static_cast<uint16_t>(u32(o, "protocol", field));
+    address(o, s.family, s.addr, field);
+    s.port = static_cast<uint16_t>(u32(o, "port", field));
+  }
+  s.scheduler = str(o, "scheduler");
+  s.pe = str(o, "pe");
+  s.flags = u32(o, "flags", field);
+  s.timeout = u32(o, "timeout", field);
+  s.netmask = u32(o, "netmask", field);
+  return s;
+}
+
+ipvs::Destination destinationFromJs(const Napi::Value& v, const char* field) {
+  Napi::Object o = asObject(v, field);
+  ipvs::Destination d;
+  d.family = static_cast<uint16_t>(u32(o, "family", field, AF_INET));
+  address(o, d.family, d.addr, field);
+  d.port = static_cast<uint16_t>(u32(o, "port", field));
+  d.fwdMethod = u32(o, "fwdMethod", field, IP_VS_CONN_F_DROUTE);
+  d.weight = u32(o, "weight", field, 1);
+  d.upperThreshold = u32(o, "upperThreshold", field);
+  d.lowerThreshold = u32(o, "lowerThreshold", field);
+  d.tunType = static_cast<uint8_t>(u32(o, "tunType", field));
+  d.tunPort = static_cast<uint16_t>(u32(o, "tunPort", field));
+  d.tunFlags = static_cast<uint16_t>(u32(o, "tunFlags", field));
+  return d;
+}
+
+ipvs::Daemon daemonFromJs(const Napi::Value& v, const char* field) {
+  Napi::Object o = asObject(v, field);
+  ipvs::Daemon d;
+  d.state = u32(o, "state", field);
+  d.interface = str(o, "interface");
+  d.syncId = u32(o, "syncId", field);
+  if (o.Has("maxLength") && !o.Get("maxLength").IsUndefined()) d.maxLength = static_cast<uint16_t>(u32(o, "maxLength", field));
+  if (o.Has("port") && !o.Get("port").IsUndefined()) d.port = static_cast<uint16_t>(u32(o, "port", field));
+  if (o.Has("ttl") && !o.Get("ttl").IsUndefined()) d.ttl = static_cast<uint8_t>(u32(o, "ttl", field));
+  std::string group = str(o, "group");
+  if (!group.empty()) {
+    int fam = group.find(':') == std::string::npos ? AF_INET : AF_INET6;
+    if (!ipvs::parseAddress(fam, group, d.group)) bad(o.Env(), std::string(field) + ".group", "is not an address");
+    d.groupFamily = static_cast<uint16_t>(fam);
+  }
+  return d;
+}
+
+ipvs::Mutation mutationFromJs(const Napi::Value& v) {
+  Napi::Object o = asObject(v, "op");
+  ipvs::Mutation m;
+  m.cmd = static_cast<uint8_t>(u32(o, "cmd", "op"));
+  switch (m.cmd) {
+    case IPVS_CMD_NEW_SERVICE:
+    case IPVS_CMD_SET_SERVICE:
+    case IPVS_CMD_DEL_SERVICE:
+      m.hasService = true;
+      m.service = serviceFromJs(o.Get("service"), "op.service");
+      break;
+    case IPVS_CMD_NEW_DEST:
+    case IPVS_CMD_SET_DEST:
+    case IPVS_CMD_DEL_DEST:
+      m.hasService = true;
+      m.service = serviceFromJs(o.Get("service"), "op.service");
+      m.dest = destinationFromJs(o.Get("dest"), "op.dest");
+      break;
+    case IPVS_CMD_NEW_DAEMON:
+    case IPVS_CMD_DEL_DAEMON:
+      m.daemon = daemonFromJs(o.Get("daemon"), "op.daemon");
+      break;
+    case IPVS_CMD_SET_CONFIG: {
+      Napi::Object t = asObject(o.Get("timeouts"), "op.timeouts");
+      m.timeouts.tcp = u32(t, "tcp", "op.timeouts");
+      m.timeouts.tcpFin = u32(t, "tcpFin", "op.timeouts");
+      m.timeouts.udp = u32(t, "udp", "op.timeouts");
+      break;
+    }
+    case IPVS_CMD_ZERO:
+      if (o.Get("service").IsObject()) {
+        m.hasService = true;
+        m.service = serviceFromJs(o.Get("service"), "op.service");
+      }
+      break;
+    case IPVS_CMD_FLUSH:
+      break;
+    default:
+      bad(o.Env(), "op.cmd", ("is not a mutation: " + std::to_string(m.cmd)).c_str());
+  }
+  return m;
+}
+
+Napi::Object serviceToJs(Napi::Env env, const ipvs::Service& s) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("family", s.family);
+  o.Set("protocol", s.protocol);
+  if (s.fwmark == 0) o.Set("address", ipvs::formatAddress(s.family, s.addr));
+  o.Set("port", s.port);
+  o.Set("fwmark", s.fwmark);
+  o.Set("scheduler", s.scheduler);
+  o.Set("flags", s.flags);
+  o.Set("timeout", s.timeout);
+  o.Set("netmask", s.netmask);
+  if (!s.pe.empty()) o.Set("pe", s.pe);
+  if (s.hasStats) o.Set("stats", statsToJs(env, s.stats));
+  return o;
+}
+
+Napi::Object destinationToJs(Napi::Env env, const ipvs::Destination& d) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("address", ipvs::formatAddress(d.family, d.addr));
+  o.Set("family", d.family);
+  o.Set("port", d.port);
+  o.Set("fwdMethod", d.fwdMethod);
+  o.Set("weight", d.weight);
+  o.Set("upperThreshold", d.upperThreshold);
+  o.Set("lowerThreshold", d.lowerThreshold);
+  if (d.hasTunnel) {
+    o.Set("tunType", d.tunType);
+    o.Set("tunPort", d.tunPort);
+    o.Set("tunFlags", d.tunFlags);
+  }
+  o.Set("activeConns", d.activeConns);
+  o.Set("inactConns", d.inactConns);
+  o.Set("persistConns", d.persistConns);
+  if (d.hasStats) o.Set("stats", statsToJs(env, d.stats));
+  return o;
+}
+
+Napi::Object daemonToJs(Napi::Env env, const ipvs::Daemon& d) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("state", d.state);
+  o.Set("interface", d.interface);
+  o.Set("syncId", d.syncId);
+  if (d.maxLength) o.Set("maxLength", *d.maxLength);
+  if (d.groupFamily) o.Set("group", ipvs::formatAddress(*d.groupFamily, d.group));
+  if (d.port) o.Set("port", *d.port);
+  if (d.ttl) o.Set("ttl", *d.ttl);
+  return o;
+}
+
+}  // namespace napi_conv

@@ -1,0 +1,102 @@
+// A netlink socket that checks every reply: sender is the kernel, port id is
+// ours, sequence number is the one we sent. Requests are acknowledged,
+// dumps are reassembled, and pipelined requests are matched to their ACKs.
+#pragma once
+
+#include <linux/netlink.h>
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace nl {
+
+// A failure reported by the kernel (NLMSG_ERROR) or by a system call.
+// `error` is a positive errno; `extack` is the kernel's extended-ACK text.
+class Error : public std::runtime_error {
+ public:
+  Error(int error, std::string what, std::string extack = {})
+      : std::runtime_error(std::move(what)), error_(error), extack_(std::move(extack)) {}
+  int error() const { return error_; }
+  const std::string& extack() const { return extack_; }
+
+ private:
+  int error_;
+  std::string extack_;
+};
+
+// Builds an Error for a failed system call from errno.
+[[noreturn]] void throwErrno(const std::string& what);
+
+// The outcome of one acknowledged request: error 0 is success.
+struct Ack {
+  int error = 0;
+  std::string extack;
+};
+
+// Called with each data message of a reply (not ACK, not DONE).
+using MessageHandler = std::function<void(const nlmsghdr&)>;
+
+class Socket {
+ public:
+  // Opens, binds (the kernel picks the port id) and enables extended ACKs.
+  // The socket lives in the network namespace of the calling thread.
+  explicit Socket(int protocol);
+  ~Socket();
+  Socket(const Socket&) = delete;
+  Socket& operator=(const Socket&) = delete;
+
+  uint32_t portId() const { return portId_; }
+  uint32_t nextSeq() { return ++seq_; }
+  // Reserves `count` consecutive sequence numbers and returns the first.
+  uint32_t reserveSeq(size_t count);
+
+  // Sends one request (flags must include NLM_F_ACK) and waits for its ACK,
+  // handing any data message with the same sequence number to `onData`.
+  // Throws Error for a negative ACK.
+  void request(const std::vector<uint8_t>& msg, uint32_t seq, const MessageHandler& onData = nullptr);
+
+  // Sends a dump request and hands each message to `onData` until
+  // NLMSG_DONE. An interrupted dump (the table changed under it) is retried
+  // up to `retries` times via `rebuild`, which must return a fresh request
+  // for the given new sequence number; then it throws Error(EINTR).
+  void dump(const std::function<std::vector<uint8_t>(uint32_t seq)>& build, const MessageHandler& onData,
+            const std::function<void()>& reset, int retries = 3);
+
+  // Sends `count` acknowledged requests laid out back to back in `msgs`
+  // with consecutive sequence numbers from `firstSeq`, and returns their
+  // ACKs in order. One send; the ACKs are read in batches.
+  std::vector<Ack> pipeline(const std::vector<uint8_t>& msgs, uint32_t firstSeq, size_t count);
+
+  // Sends raw bytes as one datagram to the kernel.
+  void send(const std::vector<uint8_t>& bytes);
+
+ private:
+  // Reads one datagram (blocking) into buf_ and returns its length.
+  size_t receive();
+  // Reads up to `max` datagrams; blocks for the first only.
+  size_t receiveMany(size_t max);
+
+  int fd_ = -1;
+  uint32_t portId_ = 0;
+  uint32_t seq_ = 0;
+  std::vector<uint8_t> buf_;
+  // Slots for receiveMany(): acks are tiny, so many fit in one read.
+  std::vector<uint8_t> batchBuf_;
+  std::vector<size_t> batchLens_;
+};
+
+// Parses an NLMSG_ERROR message (header followed by nlmsg_len - 16 bytes that
+// the caller has bounds-checked) into an Ack: error made positive, extended
+// ACK text extracted. Throws ParseError when the payload is truncated.
+Ack parseAck(const nlmsghdr& h);
+
+// Walks the netlink messages in [data, data+len), checking each header's
+// length against what is left; throws ParseError on a bad length. `fn`
+// receives each header (whose payload follows it) and returns false to stop.
+void forEachMessage(const uint8_t* data, size_t len, const std::function<bool(const nlmsghdr&)>& fn);
+
+}  // namespace nl
