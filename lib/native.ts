@@ -162,7 +162,7 @@ export interface NativeHandle {
 /** The addon's exported functions. */
 export interface NativeBinding {
   /** Hands the JS error class to native code so its rejections are `instanceof IpvsError`. */
-  setErrorClass(ctor: new (message: string, details: object) => Error): void;
+  setErrorClass(ctor: new (message: string, details: { errno: number; code: string; op: string; extack?: string }) => Error): void;
   /** Opens a socket in the namespace at `netnsPath`, or the caller's when null. */
   open(netnsPath: string | null): Promise<NativeHandle>;
   /** Closes the socket once in-flight work ends. Idempotent. */

@@ -1,0 +1,451 @@
+/**
+ * The `Ipvs` class: one handle on one network namespace's IPVS table.
+ *
+ * @module
+ */
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
+
+import {
+  daemonSpecToRaw,
+  daemonStateToRaw,
+  describeDestination,
+  describeServiceKey,
+  destinationKeyToRaw,
+  destinationPort,
+  destinationSpecToRaw,
+  rawToDaemon,
+  rawToDestination,
+  rawToInfo,
+  rawToService,
+  rawToTimeouts,
+  serviceKeyToRaw,
+  serviceSpecToRaw,
+  timeoutsToRaw,
+} from './convert.js';
+import { IpvsError, errnoText } from './errors.js';
+import {
+  CMD_DEL_DAEMON,
+  CMD_DEL_DEST,
+  CMD_DEL_SERVICE,
+  CMD_FLUSH,
+  CMD_NEW_DAEMON,
+  CMD_NEW_DEST,
+  CMD_NEW_SERVICE,
+  CMD_SET_CONFIG,
+  CMD_SET_DEST,
+  CMD_SET_SERVICE,
+  CMD_ZERO,
+  native,
+} from './native.js';
+import type { NativeHandle, RawFailure, RawMutation } from './native.js';
+import { resolveNetnsPath } from './netns-path.js';
+import type {
+  BatchOp,
+  Daemon,
+  DaemonSpec,
+  DaemonState,
+  Destination,
+  DestinationKey,
+  DestinationSpec,
+  Info,
+  Service,
+  ServiceKey,
+  ServiceSpec,
+  ServiceWithDestinations,
+  Timeouts,
+} from './types.js';
+import {
+  validateBatchOp,
+  validateDaemonSpec,
+  validateDaemonState,
+  validateDestinationKey,
+  validateDestinationSpec,
+  validateServiceKey,
+  validateServiceSpec,
+  validateTimeouts,
+} from './validate.js';
+
+native.setErrorClass(IpvsError);
+
+/** Options of {@link Ipvs.open}. */
+export interface OpenOptions {
+  /**
+   * Network namespace whose IPVS table to use: a name under `/run/netns`
+   * (as `ip netns` creates them) or a path to a namespace file such as
+   * `/proc/1234/ns/net`. Default: the namespace of the calling process.
+   */
+  netns?: string;
+}
+
+/** The outcome of one {@link Ipvs.batch} operation. */
+export type BatchResult = { ok: true } | { ok: false; error: IpvsError };
+
+// Operations converted and handed to the addon at once. Small enough that
+// converting one chunk never stalls the event loop for long; two chunks are
+// kept in flight so the socket never waits for JavaScript.
+const BATCH_CHUNK = 1024;
+const VALIDATE_SLICE = 4096;
+
+/** Puts a kernel refusal of one operation into words. */
+function refusal(op: string, failure: RawFailure, words: (code: string) => string | undefined): IpvsError {
+  const said = words(failure.code) ?? `${op} failed: ${errnoText(failure.errno)}`;
+  const extack = failure.extack ? `: ${failure.extack}` : '';
+  return new IpvsError(`${said} (${failure.code}${extack})`, { ...failure, op });
+}
+
+function serviceWords(key: ServiceKey, spec?: ServiceSpec): (code: string) => string | undefined {
+  const svc = `service ${describeServiceKey(key)}`;
+  return (code) => {
+    switch (code) {
+      case 'EEXIST':
+        return `${svc} already exists`;
+      case 'ESRCH':
+        return `no such ${svc}`;
+      case 'ENOENT': {
+        const sched = spec?.scheduler ?? 'wlc';
+        if (spec?.persistenceEngine) {
+          return `unknown scheduler '${sched}' or persistence engine '${spec.persistenceEngine}' (no ip_vs_${sched} or ip_vs_pe_${spec.persistenceEngine} module)`;
+        }
+        return `unknown scheduler '${sched}' (no ip_vs_${sched} module)`;
+      }
+      case 'EPERM':
+        return `permission denied for ${svc}: IPVS needs CAP_NET_ADMIN`;
+      case 'EINVAL':
+        return `the kernel refused ${svc} as invalid`;
+      default:
+        return undefined;
+    }
+  };
+}
+
+function destinationWords(key: ServiceKey, dest: DestinationKey): (code: string) => string | undefined {
+  const svc = `service ${describeServiceKey(key)}`;
+  const d = `destination ${describeDestination(dest.address, destinationPort(dest.port, key))}`;
+  return (code) => {
+    switch (code) {
+      case 'EEXIST':
+        return `${d} already exists in ${svc}`;
+      case 'ENOENT':
+        return `no such ${d} in ${svc}`;
+      case 'ESRCH':
+        return `no such ${svc}`;
+      case 'ERANGE':
+        return `${d} in ${svc}: weight or thresholds out of the kernel's range`;
+      case 'EINVAL':
+        return `the kernel refused ${d} in ${svc} as invalid (a real server must be a routable unicast address; gue needs a tunnel port; a different family needs tunnel forwarding)`;
+      case 'EPERM':
+        return `permission denied for ${d}: IPVS needs CAP_NET_ADMIN`;
+      default:
+        return undefined;
+    }
+  };
+}
+
+function daemonWords(state: DaemonState, iface?: string): (code: string) => string | undefined {
+  return (code) => {
+    switch (code) {
+      case 'EEXIST':
+        return `a ${state} sync daemon is already running`;
+      case 'ESRCH':
+        return `no ${state} sync daemon is running`;
+      case 'ENODEV':
+        return `no such interface '${iface ?? ''}' for the ${state} sync daemon`;
+      case 'EPERM':
+        return `permission denied: IPVS needs CAP_NET_ADMIN`;
+      default:
+        return undefined;
+    }
+  };
+}
+
+const plainWords = (): undefined => undefined;
+
+/** A validated operation ready for the kernel, with how to word its failure. */
+interface Prepared {
+  op: string;
+  mutation: RawMutation;
+  words: (code: string) => string | undefined;
+}
+
+function prepareBatchOp(op: BatchOp): Prepared {
+  switch (op.type) {
+    case 'addService':
+    case 'updateService':
+      return {
+        op: op.type,
+        mutation: { cmd: op.type === 'addService' ? CMD_NEW_SERVICE : CMD_SET_SERVICE, service: serviceSpecToRaw(op.service) },
+        words: serviceWords(op.service, op.service),
+      };
+    case 'deleteService':
+      return {
+        op: op.type,
+        mutation: { cmd: CMD_DEL_SERVICE, service: serviceKeyToRaw(op.service) },
+        words: serviceWords(op.service),
+      };
+    case 'addDestination':
+    case 'updateDestination':
+      return {
+        op: op.type,
+        mutation: {
+          cmd: op.type === 'addDestination' ? CMD_NEW_DEST : CMD_SET_DEST,
+          service: serviceKeyToRaw(op.service),
+          dest: destinationSpecToRaw(op.destination, op.service),
+        },
+        words: destinationWords(op.service, op.destination),
+      };
+    case 'deleteDestination':
+      return {
+        op: op.type,
+        mutation: {
+          cmd: CMD_DEL_DEST,
+          service: serviceKeyToRaw(op.service),
+          dest: destinationKeyToRaw(op.destination, op.service),
+        },
+        words: destinationWords(op.service, op.destination),
+      };
+  }
+}
+
+/**
+ * A handle on the IPVS table of one network namespace.
+ *
+ * Every method returns a promise and does its netlink work off the
+ * JavaScript thread. Calls may overlap freely: the handle serialises them on
+ * its socket and each resolves with its own reply. Input is validated before
+ * anything is sent: a wrong value rejects with a `TypeError`/`RangeError`
+ * naming the field; a kernel refusal rejects with an {@link IpvsError}.
+ *
+ * @example
+ * ```ts
+ * await using ipvs = await Ipvs.open();
+ * await ipvs.addService({ protocol: 'tcp', address: '192.0.2.10', port: 80, scheduler: 'wlc' });
+ * await ipvs.addDestination({ protocol: 'tcp', address: '192.0.2.10', port: 80 },
+ *   { address: '10.0.0.2', weight: 100, forwarding: 'route' });
+ * ```
+ */
+export class Ipvs implements AsyncDisposable {
+  #handle: NativeHandle | undefined;
+  /** The namespace file this handle's socket lives in, or undefined for the caller's own. */
+  readonly netnsPath: string | undefined;
+
+  private constructor(handle: NativeHandle, netnsPath: string | undefined) {
+    this.#handle = handle;
+    this.netnsPath = netnsPath;
+  }
+
+  /**
+   * Opens a generic-netlink socket on the IPVS family, inside `options.netns`
+   * when given (the calling thread stays in its own namespace).
+   *
+   * Rejects with an {@link IpvsError}: `ENOENT` when the namespace or the
+   * ip_vs module is missing, `EPERM` without CAP_NET_ADMIN.
+   */
+  static async open(options: OpenOptions = {}): Promise<Ipvs> {
+    const path = options.netns === undefined ? undefined : resolveNetnsPath(options.netns, 'netns');
+    const handle = await native.open(path ?? null);
+    return new Ipvs(handle, path);
+  }
+
+  /**
+   * Releases the socket (after operations in flight finish). Later calls
+   * reject with `EBADF`. Idempotent. Nothing keeps the namespace alive after.
+   */
+  close(): void {
+    if (this.#handle) native.close(this.#handle);
+    this.#handle = undefined;
+  }
+
+  /** Closes the handle; lets `await using ipvs = await Ipvs.open()` clean up. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    this.close();
+  }
+
+  #h(op: string): NativeHandle {
+    if (!this.#handle) throw new IpvsError('the IPVS handle is closed', { errno: 9, code: 'EBADF', op });
+    return this.#handle;
+  }
+
+  async #mutateOne(op: string, mutation: RawMutation, words: (code: string) => string | undefined): Promise<void> {
+    const [failure] = await native.mutate(this.#h(op), [mutation]);
+    if (failure) throw refusal(op, failure, words);
+  }
+
+  /** The kernel's IPVS version and connection table size (the `ipvsadm -L` header). */
+  async info(): Promise<Info> {
+    return rawToInfo(await native.info(this.#h('info')));
+  }
+
+  /** Every virtual service with its counters, in the kernel's order. */
+  async listServices(): Promise<Service[]> {
+    return (await native.listServices(this.#h('listServices'))).map(rawToService);
+  }
+
+  /** One service, or `undefined` when the kernel has no such service. */
+  async getService(key: ServiceKey): Promise<Service | undefined> {
+    validateServiceKey(key);
+    const raw = await native.getService(this.#h('getService'), serviceKeyToRaw(key));
+    return raw ? rawToService(raw) : undefined;
+  }
+
+  /** Creates a virtual service. Rejects with `EEXIST` when it exists. */
+  async addService(spec: ServiceSpec): Promise<void> {
+    validateServiceSpec(spec);
+    await this.#mutateOne('addService', { cmd: CMD_NEW_SERVICE, service: serviceSpecToRaw(spec) }, serviceWords(spec, spec));
+  }
+
+  /**
+   * Replaces a service's settings in place (connections and counters stay).
+   * Settings left out take their defaults, as with `ipvsadm -E`.
+   * Rejects with `ESRCH` when the service does not exist.
+   */
+  async updateService(spec: ServiceSpec): Promise<void> {
+    validateServiceSpec(spec);
+    await this.#mutateOne('updateService', { cmd: CMD_SET_SERVICE, service: serviceSpecToRaw(spec) }, serviceWords(spec, spec));
+  }
+
+  /** Deletes a service and its destinations. Rejects with `ESRCH` when missing. */
+  async deleteService(key: ServiceKey): Promise<void> {
+    validateServiceKey(key);
+    await this.#mutateOne('deleteService', { cmd: CMD_DEL_SERVICE, service: serviceKeyToRaw(key) }, serviceWords(key));
+  }
+
+  /** The destinations (real servers) of a service. Rejects with `ESRCH` when the service is missing. */
+  async listDestinations(key: ServiceKey): Promise<Destination[]> {
+    validateServiceKey(key);
+    const raw = serviceKeyToRaw(key);
+    try {
+      const dests = await native.listDests(this.#h('listDestinations'), raw);
+      return dests.map((d) => rawToDestination(d, raw.family));
+    } catch (e) {
+      if (e instanceof IpvsError && e.code === 'ESRCH') {
+        throw new IpvsError(`no such service ${describeServiceKey(key)} (ESRCH)`, {
+          errno: e.errno,
+          code: e.code,
+          op: 'listDestinations',
+        });
+      }
+      throw e;
+    }
+  }
+
+  /** Adds a real server to a service. Rejects with `EEXIST` when it is already there. */
+  async addDestination(key: ServiceKey, spec: DestinationSpec): Promise<void> {
+    validateServiceKey(key);
+    validateDestinationSpec(spec, key);
+    await this.#mutateOne(
+      'addDestination',
+      { cmd: CMD_NEW_DEST, service: serviceKeyToRaw(key), dest: destinationSpecToRaw(spec, key) },
+      destinationWords(key, spec),
+    );
+  }
+
+  /**
+   * Replaces a real server's settings in place (weight, forwarding,
+   * thresholds, tunnel). Settings left out take their defaults.
+   */
+  async updateDestination(key: ServiceKey, spec: DestinationSpec): Promise<void> {
+    validateServiceKey(key);
+    validateDestinationSpec(spec, key);
+    await this.#mutateOne(
+      'updateDestination',
+      { cmd: CMD_SET_DEST, service: serviceKeyToRaw(key), dest: destinationSpecToRaw(spec, key) },
+      destinationWords(key, spec),
+    );
+  }
+
+  /** Removes a real server from a service. */
+  async deleteDestination(key: ServiceKey, dest: DestinationKey): Promise<void> {
+    validateServiceKey(key);
+    validateDestinationKey(dest, key);
+    await this.#mutateOne(
+      'deleteDestination',
+      { cmd: CMD_DEL_DEST, service: serviceKeyToRaw(key), dest: destinationKeyToRaw(dest, key) },
+      destinationWords(key, dest),
+    );
+  }
+
+  /** The whole table, every service with its destinations, in one pass. */
+  async snapshot(): Promise<ServiceWithDestinations[]> {
+    const raw = await native.snapshot(this.#h('snapshot'));
+    return raw.map((s) => {
+      const { dests, ...svc } = s;
+      return { ...rawToService(svc), destinations: dests.map((d) => rawToDestination(d, s.family)) };
+    });
+  }
+
+  /** Deletes every service and destination (`ipvsadm -C`). */
+  async flush(): Promise<void> {
+    await this.#mutateOne('flush', { cmd: CMD_FLUSH }, plainWords);
+  }
+
+  /** Zeroes the counters of one service, or of every service (`ipvsadm -Z`). */
+  async zero(key?: ServiceKey): Promise<void> {
+    if (key === undefined) return this.#mutateOne('zero', { cmd: CMD_ZERO }, plainWords);
+    validateServiceKey(key);
+    await this.#mutateOne('zero', { cmd: CMD_ZERO, service: serviceKeyToRaw(key) }, serviceWords(key));
+  }
+
+  /** Connection timeouts in seconds (`ipvsadm -L --timeout`). */
+  async getTimeouts(): Promise<Timeouts> {
+    return rawToTimeouts(await native.getTimeouts(this.#h('getTimeouts')));
+  }
+
+  /** Sets connection timeouts in seconds; absent or 0 keeps the current value. */
+  async setTimeouts(timeouts: Partial<Timeouts>): Promise<void> {
+    validateTimeouts(timeouts);
+    await this.#mutateOne('setTimeouts', { cmd: CMD_SET_CONFIG, timeouts: timeoutsToRaw(timeouts) }, plainWords);
+  }
+
+  /** The running connection-synchronisation daemons. */
+  async listDaemons(): Promise<Daemon[]> {
+    return (await native.listDaemons(this.#h('listDaemons'))).map(rawToDaemon);
+  }
+
+  /** Starts a sync daemon (`ipvsadm --start-daemon`). Rejects with `EEXIST` when one of that role runs. */
+  async startDaemon(spec: DaemonSpec): Promise<void> {
+    validateDaemonSpec(spec);
+    await this.#mutateOne('startDaemon', { cmd: CMD_NEW_DAEMON, daemon: daemonSpecToRaw(spec) }, daemonWords(spec.state, spec.interface));
+  }
+
+  /** Stops the sync daemon of a role (`ipvsadm --stop-daemon`). */
+  async stopDaemon(state: DaemonState): Promise<void> {
+    validateDaemonState(state);
+    await this.#mutateOne('stopDaemon', { cmd: CMD_DEL_DAEMON, daemon: { state: daemonStateToRaw(state) } }, daemonWords(state));
+  }
+
+  /**
+   * Runs many service and destination operations pipelined on this handle's
+   * socket (a bounded window of requests in flight, ACKs matched by sequence
+   * number) and reports each outcome in order. A refusal does not stop the
+   * rest. Every operation is validated before any is sent: one bad operation
+   * rejects the whole call with a `TypeError`/`RangeError` naming `ops[i]`,
+   * and nothing reaches the kernel.
+   */
+  async batch(ops: readonly BatchOp[]): Promise<BatchResult[]> {
+    for (let start = 0; start < ops.length; start += VALIDATE_SLICE) {
+      const end = Math.min(ops.length, start + VALIDATE_SLICE);
+      for (let i = start; i < end; i++) validateBatchOp(ops[i], `ops[${i}]`);
+      if (start + VALIDATE_SLICE < ops.length) await yieldToEventLoop();
+    }
+    const handle = this.#h('batch');
+    const results: BatchResult[] = new Array(ops.length);
+    const sendChunk = (start: number): Promise<void> => {
+      const prepared = ops.slice(start, start + BATCH_CHUNK).map(prepareBatchOp);
+      return native.mutate(handle, prepared.map((p) => p.mutation)).then((failures) => {
+        failures.forEach((failure, i) => {
+          const p = prepared[i]!;
+          results[start + i] = failure ? { ok: false, error: refusal(p.op, failure, p.words) } : { ok: true };
+        });
+      });
+    };
+    let inFlight: Promise<void> | undefined;
+    for (let start = 0; start < ops.length; start += BATCH_CHUNK) {
+      const next = sendChunk(start);
+      if (inFlight) await inFlight;
+      inFlight = next;
+      if (start + BATCH_CHUNK < ops.length) await yieldToEventLoop();
+    }
+    if (inFlight) await inFlight;
+    return results;
+  }
+}
