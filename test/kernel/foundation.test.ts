@@ -1,0 +1,101 @@
+// Issue 2: the chain from TypeScript to the kernel, handles and namespaces.
+import { readdirSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+
+import { Ipvs, IpvsError } from '../../lib/index.js';
+import { listServices, ok, useFreshNetns } from './support.js';
+
+const ns = useFreshNetns();
+const other = useFreshNetns();
+
+const openFds = () => readdirSync('/proc/self/fd').length;
+
+describe('open / info / flush', () => {
+  it('info() equals the ipvsadm -Ln header in the same kernel', async () => {
+    await using ipvs = await Ipvs.open({ netns: ns.name });
+    const info = await ipvs.info();
+    const header = ok(ns.ipvsadm('-Ln')).split('\n')[0];
+    expect(header).toBe(`IP Virtual Server version ${info.version} (size=${info.connectionTableSize})`);
+    expect(info).toEqual({ version: '1.2.1', connectionTableSize: 4096 });
+  });
+
+  it('flush() empties a table that ipvsadm filled', async () => {
+    ok(ns.ipvsadm('-A', '-t', '10.9.0.1:80', '-s', 'rr'));
+    ok(ns.ipvsadm('-A', '-u', '10.9.0.1:53', '-s', 'wlc'));
+    ok(ns.ipvsadm('-A', '-f', '7', '-s', 'wlc'));
+    expect(listServices(ok(ns.ipvsadm('-Ln')))).toHaveLength(3);
+    await using ipvs = await Ipvs.open({ netns: ns.name });
+    await ipvs.flush();
+    expect(listServices(ok(ns.ipvsadm('-Ln')))).toEqual([]);
+    expect(await ipvs.listServices()).toEqual([]);
+  });
+
+  it('open() on a missing namespace rejects with an IpvsError', async () => {
+    const err = await Ipvs.open({ netns: 'ipvsts-no-such-namespace' }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(IpvsError);
+    expect(err).toMatchObject({ code: 'ENOENT', errno: 2, op: 'open' });
+    expect((err as Error).message).toContain('/run/netns/ipvsts-no-such-namespace');
+  });
+
+  it('open() on a file that is not a namespace rejects with EINVAL', async () => {
+    const err = await Ipvs.open({ netns: '/etc/hostname' }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(IpvsError);
+    expect(err).toMatchObject({ code: 'EINVAL', op: 'open' });
+  });
+
+  it('a table changed in namespace A is untouched in namespace B', async () => {
+    await using a = await Ipvs.open({ netns: ns.name });
+    await using b = await Ipvs.open({ netns: other.name });
+    await a.addService({ protocol: 'tcp', address: '10.9.1.1', port: 443 });
+    expect((await a.listServices()).map((s) => s.scheduler)).toEqual(['wlc']);
+    expect(await b.listServices()).toEqual([]);
+    expect(listServices(ok(other.ipvsadm('-Ln')))).toEqual([]);
+    expect(listServices(ok(ns.ipvsadm('-Ln')))).toEqual(['TCP 10.9.1.1:443 wlc']);
+    await a.flush();
+  });
+});
+
+describe('handles', () => {
+  it('1000 open()/close() cycles leave the fd count unchanged', async () => {
+    const before = openFds();
+    for (let i = 0; i < 1000; i++) {
+      const ipvs = await Ipvs.open({ netns: ns.name });
+      ipvs.close();
+    }
+    expect(openFds()).toBe(before);
+  });
+
+  it('an operation on a closed handle rejects with EBADF, no crash', async () => {
+    const ipvs = await Ipvs.open({ netns: ns.name });
+    ipvs.close();
+    ipvs.close(); // idempotent
+    await expect(ipvs.info()).rejects.toMatchObject({ name: 'IpvsError', code: 'EBADF' });
+    await expect(ipvs.listServices()).rejects.toBeInstanceOf(IpvsError);
+  });
+
+  it('close() with operations in flight lets them finish and releases the socket', async () => {
+    const before = openFds();
+    const ipvs = await Ipvs.open({ netns: ns.name });
+    const pending = Array.from({ length: 20 }, () => ipvs.info().then(() => 'ok', (e: IpvsError) => e.code));
+    ipvs.close();
+    const outcomes = await Promise.all(pending);
+    // Each call either ran before the close or was refused after it; none hangs or crashes.
+    for (const o of outcomes) expect(['ok', 'EBADF']).toContain(o);
+    expect(openFds()).toBe(before);
+  });
+
+  it('the native layer refuses a foreign object as a handle', async () => {
+    const { native } = await import('../../lib/native.js');
+    expect(() => native.info({} as never)).toThrow(/not an ipvs-ts native handle/);
+    expect(() => native.close({ __brand: 'ipvs-ts.NativeHandle' } as never)).toThrow(TypeError);
+  });
+
+  it('many concurrent calls on one handle each resolve with their own reply', async () => {
+    await using ipvs = await Ipvs.open({ netns: ns.name });
+    const ports = Array.from({ length: 50 }, (_, i) => 1000 + i);
+    await Promise.all(ports.map((port) => ipvs.addService({ protocol: 'tcp', address: '10.9.2.1', port, scheduler: 'rr' })));
+    const got = await Promise.all(ports.map((port) => ipvs.getService({ protocol: 'tcp', address: '10.9.2.1', port })));
+    expect(got.map((s) => (s && 'port' in s ? s.port : -1))).toEqual(ports);
+    await ipvs.flush();
+  });
+});
