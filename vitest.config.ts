@@ -1,0 +1,40 @@
+import { defineConfig } from 'vitest/config';
+
+// Never collect tests (or watch files) in generated or vendored folders.
+const exclude = ['**/node_modules/**', '**/dist/**', '**/build/**', '**/.cache/**', '**/.git/**', 'docs/api/**'];
+
+// Two projects:
+//  - unit:   pure tests, run on the host by `npm test` (and `npm run test:unit`).
+//  - kernel: tests against a real kernel with IPVS. `npm test` runs them on the
+//            host when its kernel has IPVS, else inside User-Mode Linux
+//            (scripts/test.mjs, scripts/uml.mjs). Each file uses its own network
+//            namespace (test/kernel/support.ts); files run one at a time.
+export default defineConfig({
+  server: { watch: { ignored: exclude } },
+  test: {
+    pool: 'forks',
+    teardownTimeout: 60_000,
+    exclude,
+    projects: [
+      {
+        extends: true,
+        test: {
+          name: 'unit',
+          include: ['test/unit/**/*.test.ts'],
+        },
+      },
+      {
+        extends: true,
+        test: {
+          name: 'kernel',
+          include: ['test/kernel/**/*.test.ts'],
+          // The UML guest has one slow CPU.
+          testTimeout: 60_000,
+          hookTimeout: 60_000,
+          fileParallelism: false,
+          maxWorkers: 1,
+        },
+      },
+    ],
+  },
+});
