@@ -1,0 +1,165 @@
+#!/usr/bin/env node
+// `npm test`: unit tests on the host, then kernel tests against a real kernel with
+// IPVS — the host's own when it has IPVS (and we are root), else User-Mode Linux
+// (scripts/uml.mjs). See docs/testing.md.
+//
+//   npm test                                   everything
+//   npm test -- test/kernel/harness.test.ts    one file (only its suite runs)
+//   npm test -- --unit | --kernel              one suite
+//   npm test -- -t 'pattern'                   any other argument goes to vitest
+//
+// Environment:
+//   IPVS_KERNEL=auto|host|uml  where kernel tests run (default auto)
+//   IPVS_REQUIRE_KERNEL=1      no kernel with IPVS is a failure (CI sets it); always wins
+//   IPVS_SKIP_KERNEL=1         no kernel with IPVS: skip kernel tests with a loud warning
+//                              (without it the run fails with instructions)
+//   IPVS_UML_*                 see scripts/uml.mjs
+
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import { createRequire } from 'node:module';
+import os from 'node:os';
+import path from 'node:path';
+import { INSTALL_HINT, repoRoot, runInUml, selectKernel } from './uml.mjs';
+
+const require = createRequire(import.meta.url);
+const env = process.env;
+const plural = (n, w) => `${n} ${w}${n === 1 ? '' : 's'}`;
+const out = (s = '') => process.stdout.write(s + '\n');
+const loud = (lines) => {
+  const bar = '!'.repeat(78);
+  process.stderr.write(`\n${bar}\n${lines.map((l) => `!! ${l}`).join('\n')}\n${bar}\n\n`);
+};
+
+// --- arguments -------------------------------------------------------------
+const userArgs = [];
+const chosen = new Set();
+for (const a of process.argv.slice(2)) {
+  if (a === '--unit') chosen.add('unit');
+  else if (a === '--kernel') chosen.add('kernel');
+  else userArgs.push(a);
+}
+if (!chosen.size) {
+  // Paths under test/unit or test/kernel select their suite; anything else runs both.
+  const kinds = new Set(
+    userArgs
+      .filter((a) => !a.startsWith('-'))
+      .map((a) => (/(^|\/)test\/kernel(\/|$)/.test(a) ? 'kernel' : /(^|\/)test\/unit(\/|$)/.test(a) ? 'unit' : 'other')),
+  );
+  if (kinds.size && !kinds.has('other')) kinds.forEach((k) => chosen.add(k));
+  else ['unit', 'kernel'].forEach((k) => chosen.add(k));
+}
+
+let vitestBin;
+try {
+  vitestBin = path.join(path.dirname(require.resolve('vitest/package.json')), 'vitest.mjs');
+} catch {
+  console.error('test: vitest is not installed; run `npm install` (or `npm ci`) first');
+  process.exit(1);
+}
+
+const reportDir = fs.mkdtempSync(path.join(os.tmpdir(), 'ipvs-test-'));
+process.on('exit', () => fs.rmSync(reportDir, { recursive: true, force: true }));
+
+const hasReporter = userArgs.some((a) => a === '--reporter' || a.startsWith('--reporter='));
+function vitestArgv(project) {
+  const json = path.join(reportDir, `${project}.json`);
+  return {
+    json,
+    argv: [
+      process.execPath, vitestBin, 'run', '--project', project, '--passWithNoTests',
+      ...(hasReporter ? [] : ['--reporter=default']),
+      '--reporter=json', `--outputFile.json=${json}`,
+      ...userArgs,
+    ],
+  };
+}
+
+function runHost(argv) {
+  return new Promise((resolve) => {
+    const child = spawn(argv[0], argv.slice(1), { cwd: repoRoot, stdio: 'inherit' });
+    child.on('error', (e) => {
+      console.error(`test: cannot run ${argv[0]}: ${e.message}`);
+      resolve(127);
+    });
+    child.on('exit', (code, signal) => resolve(code ?? 128 + (os.constants.signals[signal] ?? 1)));
+  });
+}
+
+function readCounts(json) {
+  try {
+    const r = JSON.parse(fs.readFileSync(json, 'utf8'));
+    return {
+      files: r.testResults?.length ?? 0,
+      total: r.numTotalTests ?? 0,
+      passed: r.numPassedTests ?? 0,
+      failed: r.numFailedTests ?? 0,
+      skipped: (r.numPendingTests ?? 0) + (r.numTodoTests ?? 0),
+    };
+  } catch {
+    return null;
+  }
+}
+
+// --- run -------------------------------------------------------------------
+const results = []; // { suite, where, code, counts, seconds, note }
+
+if (chosen.has('unit')) {
+  out('── unit tests (host) ──');
+  const t = Date.now();
+  const { json, argv } = vitestArgv('unit');
+  const code = await runHost(argv);
+  results.push({ suite: 'unit', where: 'host', code, counts: readCounts(json), seconds: (Date.now() - t) / 1000 });
+}
+
+if (chosen.has('kernel')) {
+  const sel = selectKernel();
+  if (sel.where === null) {
+    const mustHave = env.IPVS_REQUIRE_KERNEL === '1';
+    const skip = !mustHave && env.IPVS_SKIP_KERNEL === '1';
+    const lines = [
+      `NO KERNEL WITH IPVS: kernel tests ${skip ? 'SKIPPED (IPVS_SKIP_KERNEL=1)' : 'cannot run'}.`,
+      ...sel.reason.split('\n'),
+      '',
+      `To run them: install User-Mode Linux (${INSTALL_HINT}),`,
+      'or run as root on a Linux host whose kernel has ip_vs.',
+      ...(skip ? [] : mustHave ? ['IPVS_REQUIRE_KERNEL=1 is set: failing.'] : ['To skip them knowingly: IPVS_SKIP_KERNEL=1 npm test']),
+    ];
+    loud(lines);
+    results.push({ suite: 'kernel', where: '-', code: skip ? 0 : 1, counts: null, seconds: 0, note: skip ? 'SKIPPED (IPVS_SKIP_KERNEL=1): no kernel with IPVS' : 'NOT RUN: no kernel with IPVS' });
+  } else {
+    const where = sel.where === 'host' ? 'host kernel' : `User-Mode Linux ${sel.uml.version}`;
+    out(`── kernel tests on ${where} ──`);
+    out(`   (${sel.reason})`);
+    const t = Date.now();
+    const { json, argv } = vitestArgv('kernel');
+    const code = sel.where === 'host' ? await runHost(argv) : await runInUml(argv, { uml: sel.uml, cwd: repoRoot });
+    results.push({ suite: 'kernel', where, code, counts: readCounts(json), seconds: (Date.now() - t) / 1000 });
+  }
+}
+
+// --- summary ---------------------------------------------------------------
+let failed = false;
+const ran = results.reduce((n, r) => n + (r.counts?.total ?? 0), 0);
+out('\n── ipvs-ts test summary ──');
+for (const r of results) {
+  let line;
+  if (r.note) line = r.note;
+  else if (!r.counts) line = `no report (vitest exited with ${r.code})`;
+  else {
+    const c = r.counts;
+    line = `${plural(c.total, 'test')} in ${plural(c.files, 'file')}: ${c.passed} passed, ${c.failed} failed${c.skipped ? `, ${c.skipped} skipped` : ''}`;
+  }
+  const bad = r.code !== 0 || (r.counts && r.counts.failed > 0) || (!r.counts && !r.note);
+  if (bad) failed = true;
+  const time = r.seconds ? ` (${r.seconds.toFixed(1)} s${r.where.startsWith('User-Mode') ? ', boot included' : ''})` : '';
+  const place = r.note ? ''.padEnd(29) : `on ${r.where.padEnd(26)}`;
+  out(`  ${r.suite.padEnd(6)} ${place} ${line}${time}${bad ? `  ✗ exit ${r.code}` : ''}`);
+}
+if (ran === 0 && !results.every((r) => r.note)) {
+  out('  no tests ran (did the filter match nothing?)');
+  failed = true;
+}
+const skipped = results.some((r) => r.note?.startsWith('SKIPPED'));
+out(failed ? 'FAILED' : skipped ? 'OK, BUT THE KERNEL TESTS WERE SKIPPED' : 'OK');
+process.exit(failed ? 1 : 0);
