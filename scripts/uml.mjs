@@ -105,7 +105,8 @@ function fetchIntoCache(cacheDir, log) {
   const dl = path.join(cacheDir, 'download');
   fs.rmSync(dl, { recursive: true, force: true });
   fs.mkdirSync(dl, { recursive: true });
-  log(`uml: fetching Debian's user-mode-linux package into ${path.relative(process.cwd(), cacheDir) || cacheDir} (no root needed)…`);
+  const shown = path.relative(process.cwd(), cacheDir);
+  log(`uml: fetching Debian's user-mode-linux package into ${shown && !shown.startsWith('..') ? shown : cacheDir} (no root needed)…`);
   const r = spawnSync(apt, ['download', 'user-mode-linux'], { cwd: dl, encoding: 'utf8', timeout: 300_000 });
   const deb = fs.existsSync(dl) ? fs.readdirSync(dl).find((f) => f.endsWith('.deb')) : undefined;
   if (r.status !== 0 || !deb) {
