@@ -10,7 +10,14 @@
         "native/ipvs/client.cc",
         "native/nl/netns.cc",
         "native/napi/convert.cc",
-        "native/napi/addon.cc"
+        "native/napi/addon.cc",
+        "native/host/ip.cc",
+        "native/host/rtnl.cc",
+        "native/host/links.cc",
+        "native/host/sysctl.cc",
+        "native/host/netns.cc",
+        "native/host/tcp.cc",
+        "native/napi/host.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",

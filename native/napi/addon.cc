@@ -11,6 +11,7 @@
 
 #include "ipvs/client.h"
 #include "napi/convert.h"
+#include "napi/host.h"
 
 namespace {
 
@@ -364,9 +365,16 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("listDaemons", Napi::Function::New(env, ListDaemons, "listDaemons"));
   exports.Set("getTimeouts", Napi::Function::New(env, GetTimeouts, "getTimeouts"));
   exports.Set("mutate", Napi::Function::New(env, Mutate, "mutate"));
+  InitHost(env, exports);
   return exports;
 }
 
 }  // namespace
+
+// For napi/host.cc, which rejects with the same IpvsError.
+Napi::Error makeIpvsError(Napi::Env env, const std::string& op, int error, const std::string& message,
+                          const std::string& extack) {
+  return makeError(env, op, error, message, extack);
+}
 
 NODE_API_MODULE(ipvs_native, Init)

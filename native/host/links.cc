@@ -1,0 +1,154 @@
+#include "host/links.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace host {
+
+namespace {
+
+// Adds the operation's subject to kernel errors that do not say it.
+[[noreturn]] void rethrow(const nl::Error& e, const std::string& subject) {
+  switch (e.error()) {
+    case EPERM:
+    case EACCES:
+      throw nl::Error(e.error(), subject + ": permission denied (needs CAP_NET_ADMIN)", e.extack());
+    default:
+      throw nl::Error(e.error(), subject + ": " + e.what(), e.extack());
+  }
+}
+
+bool sameAddress(const Address& have, const AddressSpec& want) {
+  if (!(have.address == want.address)) return false;
+  // The kernel keys IPv4 addresses by address and mask, IPv6 by address alone.
+  return want.address.family == AF_INET6 || have.prefixLength == want.prefixLength;
+}
+
+std::string onDev(const AddressSpec& spec, const std::string& dev) {
+  return "address " + describe(spec.address, spec.prefixLength) + " " + "on " + dev;
+}
+
+// A namespace file held open for IFLA_NET_NS_FD; -1 for the caller's own.
+class NsFd {
+ public:
+  explicit NsFd(const std::string& path) {
+    if (path.empty()) return;
+    fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd_ < 0) {
+      int e = errno;
+      throw nl::Error(e, "network namespace " + path + ": " + std::strerror(e));
+    }
+  }
+  ~NsFd() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  NsFd(const NsFd&) = delete;
+  NsFd& operator=(const NsFd&) = delete;
+  int get() const { return fd_; }
+
+ private:
+  int fd_ = -1;
+};
+
+}  // namespace
+
+bool addAddress(const std::string& netns, const std::string& dev, const AddressSpec& spec, bool existOk) {
+  Rtnl rt(netns);
+  Link l = rt.link(dev);
+  for (const Address& a : rt.addresses(l.index)) {
+    if (!sameAddress(a, spec)) continue;
+    if (existOk) return false;
+    throw nl::Error(EEXIST, "address " + describe(spec.address, spec.prefixLength) + " already exists on " + dev);
+  }
+  try {
+    rt.addAddress(l.index, spec);
+  } catch (const nl::Error& e) {
+    if (e.error() == EEXIST && existOk) return false;
+    if (e.error() == EEXIST) {
+      throw nl::Error(EEXIST, "address " + describe(spec.address, spec.prefixLength) + " already exists on " + dev,
+                      e.extack());
+    }
+    rethrow(e, "cannot add " + onDev(spec, dev));
+  }
+  return true;
+}
+
+bool deleteAddress(const std::string& netns, const std::string& dev, const AddressSpec& spec, bool missingOk) {
+  Rtnl rt(netns);
+  Link l = rt.link(dev);
+  try {
+    rt.deleteAddress(l.index, spec);
+  } catch (const nl::Error& e) {
+    if (e.error() != EADDRNOTAVAIL) rethrow(e, "cannot delete " + onDev(spec, dev));
+    if (missingOk) return false;
+    std::string label = spec.label.empty() || spec.label == dev ? "" : " with label " + spec.label;
+    throw nl::Error(EADDRNOTAVAIL,
+                    "address " + describe(spec.address, spec.prefixLength) + label + " is not on " + dev, e.extack());
+  }
+  return true;
+}
+
+std::vector<Address> listAddresses(const std::string& netns, const std::string& dev) {
+  Rtnl rt(netns);
+  int index = dev.empty() ? 0 : rt.link(dev).index;
+  return rt.addresses(index);
+}
+
+std::optional<Link> findLink(const std::string& netns, const std::string& dev) { return Rtnl(netns).findLink(dev); }
+
+bool setLinkUp(const std::string& netns, const std::string& dev, bool up) {
+  Rtnl rt(netns);
+  Link l = rt.link(dev);
+  try {
+    if (l.up() != up) rt.setUp(l.index, up);
+  } catch (const nl::Error& e) {
+    rethrow(e, std::string("cannot set ") + dev + (up ? " up" : " down"));
+  }
+  return l.up();
+}
+
+void createVeth(const VethSpec& spec) {
+  NsFd ns(spec.netns), peerNs(spec.peerNetns);
+  {
+    // Created from the peer's side, so the peer needs no IFLA_NET_NS_FD.
+    Rtnl rt(spec.peerNetns);
+    try {
+      rt.createVeth(spec.name, ns.get(), spec.peer, -1);
+    } catch (const nl::Error& e) {
+      rethrow(e, "cannot create veth pair " + spec.name + "/" + spec.peer);
+    }
+    Link peer = rt.link(spec.peer);
+    if (!spec.peerMaster.empty()) rt.setMaster(peer.index, rt.link(spec.peerMaster).index);
+    rt.setUp(peer.index, true);
+  }
+  Rtnl rt(spec.netns);
+  rt.setUp(rt.link(spec.name).index, true);
+}
+
+void createBridge(const std::string& netns, const std::string& name) {
+  Rtnl rt(netns);
+  try {
+    rt.createBridge(name);
+  } catch (const nl::Error& e) {
+    rethrow(e, "cannot create bridge " + name);
+  }
+  rt.setUp(rt.link(name).index, true);
+}
+
+void addRoute(const std::string& netns, const std::string& dev, const IpAddress* dst, int prefixLength,
+              const IpAddress* gateway) {
+  Rtnl rt(netns);
+  Link l = rt.link(dev);
+  int family = dst ? dst->family : gateway ? gateway->family : AF_INET;
+  try {
+    rt.addRoute(family, dst, prefixLength, gateway, l.index);
+  } catch (const nl::Error& e) {
+    std::string what = dst ? describe(*dst, prefixLength) : "default";
+    rethrow(e, "cannot add route " + what + (gateway ? " via " + formatIp(*gateway) : "") + " dev " + dev);
+  }
+}
+
+}  // namespace host

@@ -1,0 +1,309 @@
+// N-API layer of the host helpers: arguments are read and checked on the JS
+// thread; the work (netlink, /proc/sys, mounts, sockets, namespace switches)
+// runs on the libuv pool; the promise settles with plain values or an
+// IpvsError. Namespace switches are scoped to the pool thread's job.
+#include "napi/host.h"
+
+#include <cerrno>
+#include <functional>
+#include <memory>
+
+#include "host/links.h"
+#include "host/netns.h"
+#include "host/sysctl.h"
+#include "host/tcp.h"
+#include "nl/attr.h"
+#include "nl/socket.h"
+
+namespace {
+
+class HostJob : public Napi::AsyncWorker {
+ public:
+  using RunFn = std::function<void()>;
+  using ResolveFn = std::function<Napi::Value(Napi::Env)>;
+
+  HostJob(Napi::Env env, const char* op, RunFn run, ResolveFn resolve)
+      : Napi::AsyncWorker(env, op), op_(op), run_(std::move(run)), resolve_(std::move(resolve)), deferred_(env) {}
+
+  Napi::Promise Promise() { return deferred_.Promise(); }
+
+ protected:
+  void Execute() override {
+    try {
+      run_();
+    } catch (const nl::Error& e) {
+      Fail(e.error(), e.what(), e.extack());
+    } catch (const nl::ParseError& e) {
+      Fail(EPROTO, std::string("malformed reply from the kernel: ") + e.what(), {});
+    } catch (const std::exception& e) {
+      Fail(EIO, e.what(), {});
+    }
+  }
+
+  void OnOK() override {
+    Napi::Env env = Env();
+    Napi::HandleScope scope(env);
+    if (error_ != 0) {
+      deferred_.Reject(makeIpvsError(env, op_, error_, message_, extack_).Value());
+      return;
+    }
+    try {
+      deferred_.Resolve(resolve_ ? resolve_(env) : env.Undefined());
+    } catch (const Napi::Error& e) {
+      deferred_.Reject(e.Value());
+    }
+  }
+
+  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
+
+ private:
+  void Fail(int error, std::string message, std::string extack) {
+    error_ = error;
+    message_ = std::move(message);
+    extack_ = std::move(extack);
+  }
+
+  std::string op_;
+  RunFn run_;
+  ResolveFn resolve_;
+  Napi::Promise::Deferred deferred_;
+  int error_ = 0;
+  std::string message_;
+  std::string extack_;
+};
+
+Napi::Value queue(Napi::Env env, const char* op, HostJob::RunFn run, HostJob::ResolveFn resolve = nullptr) {
+  auto* job = new HostJob(env, op, std::move(run), std::move(resolve));
+  Napi::Promise promise = job->Promise();
+  job->Queue();
+  return promise;
+}
+
+// --- argument readers (JS thread) ------------------------------------------
+
+std::string str(const Napi::Value& v, const char* what) {
+  if (!v.IsString()) throw Napi::TypeError::New(v.Env(), std::string(what) + " must be a string");
+  return v.As<Napi::String>().Utf8Value();
+}
+
+// A namespace path: null/undefined = the caller's own namespace.
+std::string netnsArg(const Napi::Value& v) {
+  if (v.IsNull() || v.IsUndefined()) return {};
+  return str(v, "netns");
+}
+
+int intArg(const Napi::Value& v, const char* what, int min, int max) {
+  if (!v.IsNumber()) throw Napi::TypeError::New(v.Env(), std::string(what) + " must be a number");
+  double d = v.As<Napi::Number>().DoubleValue();
+  if (!(d >= min && d <= max) || d != static_cast<double>(static_cast<int>(d))) {
+    throw Napi::RangeError::New(v.Env(), std::string(what) + " must be an integer from " + std::to_string(min) +
+                                             " to " + std::to_string(max));
+  }
+  return static_cast<int>(d);
+}
+
+bool boolArg(const Napi::Value& v) { return v.IsBoolean() && v.As<Napi::Boolean>().Value(); }
+
+host::IpAddress ipArg(const Napi::Value& v, const char* what) {
+  std::string text = str(v, what);
+  try {
+    return host::parseIp(text);
+  } catch (const nl::Error& e) {
+    throw Napi::TypeError::New(v.Env(), std::string(what) + ": " + e.what());
+  }
+}
+
+host::AddressSpec specArg(const Napi::Value& v) {
+  Napi::Env env = v.Env();
+  if (!v.IsObject()) throw Napi::TypeError::New(env, "address spec must be an object");
+  Napi::Object o = v.As<Napi::Object>();
+  host::AddressSpec spec;
+  spec.address = ipArg(o.Get("address"), "address");
+  spec.prefixLength = intArg(o.Get("prefixLength"), "prefixLength", 0, spec.address.maxPrefix());
+  if (o.Has("label") && o.Get("label").IsString()) spec.label = o.Get("label").As<Napi::String>().Utf8Value();
+  spec.noDad = boolArg(o.Get("noDad"));
+  return spec;
+}
+
+// --- bindings --------------------------------------------------------------
+
+Napi::Value AddAddress(const Napi::CallbackInfo& info) {
+  std::string netns = netnsArg(info[0]), dev = str(info[1], "dev");
+  host::AddressSpec spec = specArg(info[2]);
+  bool existOk = boolArg(info[3]);
+  auto added = std::make_shared<bool>(false);
+  return queue(
+      info.Env(), "addAddress", [=] { *added = host::addAddress(netns, dev, spec, existOk); },
+      [added](Napi::Env env) { return Napi::Boolean::New(env, *added); });
+}
+
+Napi::Value DeleteAddress(const Napi::CallbackInfo& info) {
+  std::string netns = netnsArg(info[0]), dev = str(info[1], "dev");
+  host::AddressSpec spec = specArg(info[2]);
+  bool missingOk = boolArg(info[3]);
+  auto deleted = std::make_shared<bool>(false);
+  return queue(
+      info.Env(), "deleteAddress", [=] { *deleted = host::deleteAddress(netns, dev, spec, missingOk); },
+      [deleted](Napi::Env env) { return Napi::Boolean::New(env, *deleted); });
+}
+
+Napi::Value ListAddresses(const Napi::CallbackInfo& info) {
+  std::string netns = netnsArg(info[0]);
+  std::string dev = info[1].IsString() ? str(info[1], "dev") : "";
+  auto result = std::make_shared<std::vector<host::Address>>();
+  return queue(
+      info.Env(), "listAddresses", [=] { *result = host::listAddresses(netns, dev); },
+      [result](Napi::Env env) {
+        Napi::Array arr = Napi::Array::New(env, result->size());
+        for (size_t i = 0; i < result->size(); ++i) {
+          const host::Address& a = (*result)[i];
+          Napi::Object o = Napi::Object::New(env);
+          o.Set("dev", a.dev);
+          o.Set("family", a.address.family);
+          o.Set("address", host::formatIp(a.address));
+          o.Set("prefixLength", a.prefixLength);
+          if (!a.label.empty()) o.Set("label", a.label);
+          o.Set("flags", a.flags);
+          arr.Set(i, o);
+        }
+        return arr;
+      });
+}
+
+Napi::Value FindLink(const Napi::CallbackInfo& info) {
+  std::string netns = netnsArg(info[0]), dev = str(info[1], "dev");
+  auto result = std::make_shared<std::optional<host::Link>>();
+  return queue(
+      info.Env(), "findLink", [=] { *result = host::findLink(netns, dev); },
+      [result](Napi::Env env) -> Napi::Value {
+        if (!*result) return env.Null();
+        Napi::Object o = Napi::Object::New(env);
+        o.Set("index", (*result)->index);
+        o.Set("name", (*result)->name);
+        o.Set("up", (*result)->up());
+        return o;
+      });
+}
+
+Napi::Value SetLinkUp(const Napi::CallbackInfo& info) {
+  std::string netns = netnsArg(info[0]), dev = str(info[1], "dev");
+  bool up = boolArg(info[2]);
+  auto wasUp = std::make_shared<bool>(false);
+  return queue(
+      info.Env(), up ? "setLinkUp" : "setLinkDown", [=] { *wasUp = host::setLinkUp(netns, dev, up); },
+      [wasUp](Napi::Env env) { return Napi::Boolean::New(env, *wasUp); });
+}
+
+Napi::Value CreateVeth(const Napi::CallbackInfo& info) {
+  if (!info[0].IsObject()) throw Napi::TypeError::New(info.Env(), "createVeth expects an object");
+  Napi::Object o = info[0].As<Napi::Object>();
+  host::VethSpec spec;
+  spec.name = str(o.Get("name"), "name");
+  spec.netns = netnsArg(o.Get("netns"));
+  spec.peer = str(o.Get("peer"), "peer");
+  spec.peerNetns = netnsArg(o.Get("peerNetns"));
+  if (o.Get("peerMaster").IsString()) spec.peerMaster = str(o.Get("peerMaster"), "peerMaster");
+  return queue(info.Env(), "createVeth", [spec] { host::createVeth(spec); });
+}
+
+Napi::Value CreateBridge(const Napi::CallbackInfo& info) {
+  std::string netns = netnsArg(info[0]), name = str(info[1], "name");
+  return queue(info.Env(), "createBridge", [=] { host::createBridge(netns, name); });
+}
+
+Napi::Value AddRoute(const Napi::CallbackInfo& info) {
+  std::string netns = netnsArg(info[0]), dev = str(info[1], "dev");
+  bool hasDst = info[2].IsString(), hasGateway = info[4].IsString();
+  host::IpAddress dst = hasDst ? ipArg(info[2], "destination") : host::IpAddress{};
+  int prefix = hasDst ? intArg(info[3], "prefixLength", 0, dst.maxPrefix()) : 0;
+  host::IpAddress gateway = hasGateway ? ipArg(info[4], "gateway") : host::IpAddress{};
+  return queue(info.Env(), "addRoute", [=] {
+    host::addRoute(netns, dev, hasDst ? &dst : nullptr, prefix, hasGateway ? &gateway : nullptr);
+  });
+}
+
+Napi::Value ReadSysctl(const Napi::CallbackInfo& info) {
+  std::string netns = netnsArg(info[0]), path = str(info[1], "path"), key = str(info[2], "key");
+  auto value = std::make_shared<std::string>();
+  return queue(
+      info.Env(), "readSysctl", [=] { *value = host::readSysctl(netns, path, key); },
+      [value](Napi::Env env) { return Napi::String::New(env, *value); });
+}
+
+Napi::Value WriteSysctl(const Napi::CallbackInfo& info) {
+  std::string netns = netnsArg(info[0]), path = str(info[1], "path"), key = str(info[2], "key");
+  std::string value = str(info[3], "value");
+  return queue(info.Env(), "writeSysctl", [=] { host::writeSysctl(netns, path, key, value); });
+}
+
+Napi::Value CreateNetns(const Napi::CallbackInfo& info) {
+  std::string name = str(info[0], "name");
+  return queue(info.Env(), "createNetns", [=] { host::createNetns(name); });
+}
+
+Napi::Value DeleteNetns(const Napi::CallbackInfo& info) {
+  std::string name = str(info[0], "name");
+  return queue(info.Env(), "deleteNetns", [=] { host::deleteNetns(name); });
+}
+
+Napi::Value ListNetns(const Napi::CallbackInfo& info) {
+  auto names = std::make_shared<std::vector<std::string>>();
+  return queue(
+      info.Env(), "listNetns", [=] { *names = host::listNetns(); },
+      [names](Napi::Env env) {
+        Napi::Array arr = Napi::Array::New(env, names->size());
+        for (size_t i = 0; i < names->size(); ++i) arr.Set(i, (*names)[i]);
+        return arr;
+      });
+}
+
+Napi::Value ListenTcp(const Napi::CallbackInfo& info) {
+  std::string netns = netnsArg(info[0]);
+  host::IpAddress address = ipArg(info[1], "address");
+  int port = intArg(info[2], "port", 0, 65535);
+  int backlog = intArg(info[3], "backlog", 1, 65535);
+  auto fd = std::make_shared<int>(-1);
+  return queue(
+      info.Env(), "listenTcp", [=] { *fd = host::listenTcp(netns, address, port, backlog); },
+      [fd](Napi::Env env) { return Napi::Number::New(env, *fd); });
+}
+
+Napi::Value TcpRequest(const Napi::CallbackInfo& info) {
+  std::string netns = netnsArg(info[0]);
+  host::IpAddress address = ipArg(info[1], "address");
+  int port = intArg(info[2], "port", 1, 65535);
+  int timeoutMs = intArg(info[3], "timeoutMs", 1, 3600000);
+  int maxBytes = intArg(info[4], "maxBytes", 1, 1 << 20);
+  auto answer = std::make_shared<host::TcpAnswer>();
+  return queue(
+      info.Env(), "tcpRequest",
+      [=] { *answer = host::tcpRequest(netns, address, port, timeoutMs, static_cast<size_t>(maxBytes)); },
+      [answer](Napi::Env env) {
+        Napi::Object o = Napi::Object::New(env);
+        o.Set("data", answer->data);
+        o.Set("localPort", answer->localPort);
+        return o;
+      });
+}
+
+}  // namespace
+
+void InitHost(Napi::Env env, Napi::Object exports) {
+  Napi::Object h = Napi::Object::New(env);
+  h.Set("addAddress", Napi::Function::New(env, AddAddress, "addAddress"));
+  h.Set("deleteAddress", Napi::Function::New(env, DeleteAddress, "deleteAddress"));
+  h.Set("listAddresses", Napi::Function::New(env, ListAddresses, "listAddresses"));
+  h.Set("findLink", Napi::Function::New(env, FindLink, "findLink"));
+  h.Set("setLinkUp", Napi::Function::New(env, SetLinkUp, "setLinkUp"));
+  h.Set("createVeth", Napi::Function::New(env, CreateVeth, "createVeth"));
+  h.Set("createBridge", Napi::Function::New(env, CreateBridge, "createBridge"));
+  h.Set("addRoute", Napi::Function::New(env, AddRoute, "addRoute"));
+  h.Set("readSysctl", Napi::Function::New(env, ReadSysctl, "readSysctl"));
+  h.Set("writeSysctl", Napi::Function::New(env, WriteSysctl, "writeSysctl"));
+  h.Set("createNetns", Napi::Function::New(env, CreateNetns, "createNetns"));
+  h.Set("deleteNetns", Napi::Function::New(env, DeleteNetns, "deleteNetns"));
+  h.Set("listNetns", Napi::Function::New(env, ListNetns, "listNetns"));
+  h.Set("listenTcp", Napi::Function::New(env, ListenTcp, "listenTcp"));
+  h.Set("tcpRequest", Napi::Function::New(env, TcpRequest, "tcpRequest"));
+  exports.Set("host", h);
+}
