@@ -91,6 +91,7 @@ function readCounts(json) {
     const r = JSON.parse(fs.readFileSync(json, 'utf8'));
     return {
       files: r.testResults?.length ?? 0,
+      failedFiles: r.testResults?.filter((f) => f.status === 'failed').length ?? 0,
       total: r.numTotalTests ?? 0,
       passed: r.numPassedTests ?? 0,
       failed: r.numFailedTests ?? 0,
@@ -149,6 +150,7 @@ for (const r of results) {
   else {
     const c = r.counts;
     line = `${plural(c.total, 'test')} in ${plural(c.files, 'file')}: ${c.passed} passed, ${c.failed} failed${c.skipped ? `, ${c.skipped} skipped` : ''}`;
+    if (c.failedFiles) line += ` (${plural(c.failedFiles, 'file')} failed)`;
   }
   const bad = r.code !== 0 || (r.counts && r.counts.failed > 0) || (!r.counts && !r.note);
   if (bad) failed = true;
