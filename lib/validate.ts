@@ -1,0 +1,544 @@
+/**
+ * Validation of every public input before anything reaches the kernel.
+ *
+ * Each validator throws a `TypeError` for a wrong type, a wrong shape, an
+ * unknown enumeration value or an unknown property, and a `RangeError` for a
+ * number (or a name's length) out of range. The message names the field path
+ * and shows the offending value:
+ *
+ *     RangeError: destination.weight must be an integer 0–2147483647, got -1
+ *     TypeError: service.address is not an IPv4 or IPv6 address: '10.0.0.300'
+ *
+ * Rules follow what the kernel (`net/netfilter/ipvs/ip_vs_ctl.c`,
+ * `ip_vs_sync.c`) accepts, narrowed to what `ipvsadm` accepts where the kernel
+ * would silently store something meaningless or something `ipvsadm -S` could
+ * not write back (port 0 without persistence, one-packet scheduling on TCP,
+ * tunnel options that do not fit the tunnel type, …).
+ *
+ * Unknown properties are errors, so a typo such as `wieght` cannot silently
+ * fall back to a default. The fields that only the kernel reports (`stats`,
+ * `rates`, connection counts, `family`) are accepted and ignored, so a value
+ * read back can be fed straight into an update; a `family` given must agree
+ * with the address.
+ *
+ * @internal
+ * @module
+ */
+import { Buffer } from 'node:buffer';
+import { inspect } from 'node:util';
+
+import {
+  addressFamily,
+  describeServiceKey,
+  ipv4ToNumber,
+  isContiguousMask,
+  parseIPv6,
+  schedulerFlagNames,
+  serviceKeyFamily,
+} from './convert.js';
+import { IFNAME_MAXLEN, SCHEDNAME_MAXLEN } from './native.js';
+import type {
+  DaemonSpec,
+  DaemonState,
+  DestinationKey,
+  DestinationSpec,
+  Family,
+  BatchOp,
+  SchedulerFlag,
+  ServiceKey,
+  ServiceSpec,
+  Timeouts,
+} from './types.js';
+
+// ---------------------------------------------------------------------------
+// Limits
+
+/** Largest u32, the kernel's bound for fwmarks and thresholds. */
+export const U32_MAX = 0xffffffff;
+/** Largest weight: the kernel reads the u32 attribute into an `int` and refuses negatives. */
+export const WEIGHT_MAX = 0x7fffffff;
+/**
+ * Largest persistence timeout in seconds: `ipvsadm`'s 31 days. The kernel
+ * stores `timeout * HZ` in 32 bits without a check, so larger values could
+ * wrap; 31 days stays clear of that for every HZ up to 1000.
+ */
+export const PERSISTENCE_TIMEOUT_MAX = 86400 * 31;
+/**
+ * Largest connection timeout in seconds: the kernel refuses more than
+ * `INT_MAX / HZ`; HZ is invisible from user space, so this is the bound for the
+ * largest HZ (1000), valid on every kernel.
+ */
+export const TIMEOUT_MAX = Math.floor(0x7fffffff / 1000);
+/** Longest scheduler name (`IP_VS_SCHEDNAME_MAXLEN` less the NUL). */
+export const SCHEDULER_NAME_MAX = SCHEDNAME_MAXLEN - 1;
+/** Longest interface name (`IFNAMSIZ` less the NUL). */
+export const INTERFACE_NAME_MAX = IFNAME_MAXLEN - 1;
+
+const PROTOCOLS = ['tcp', 'udp', 'sctp'] as const;
+const FAMILIES = ['inet', 'inet6'] as const;
+const FORWARDINGS = ['route', 'masq', 'tunnel'] as const;
+const TUNNEL_TYPES = ['ipip', 'gue', 'gre'] as const;
+const CHECKSUMS = ['nocsum', 'csum', 'remcsum'] as const;
+const DAEMON_STATES = ['master', 'backup'] as const;
+const SCHEDULER_FLAGS: readonly SchedulerFlag[] = [
+  'sh-fallback',
+  'sh-port',
+  'mh-fallback',
+  'mh-port',
+  'flag-1',
+  'flag-2',
+  'flag-3',
+];
+const BATCH_TYPES = [
+  'addService',
+  'updateService',
+  'deleteService',
+  'addDestination',
+  'updateDestination',
+  'deleteDestination',
+] as const;
+const SCHEDULER_NAME = /^[A-Za-z0-9_-]+$/;
+
+const SERVICE_KEY_FIELDS = ['protocol', 'address', 'port', 'fwmark', 'family'];
+const SERVICE_SPEC_FIELDS = [...SERVICE_KEY_FIELDS, 'scheduler', 'persistence', 'onePacket', 'schedulerFlags', 'persistenceEngine'];
+// Reported by the kernel only; tolerated so a read-back value can be passed back.
+const SERVICE_READ_ONLY = ['stats', 'rates', 'destinations'];
+const DEST_SPEC_FIELDS = ['address', 'port', 'forwarding', 'weight', 'upperThreshold', 'lowerThreshold', 'tunnel'];
+const DEST_READ_ONLY = ['family', 'activeConnections', 'inactiveConnections', 'persistentConnections', 'stats', 'rates'];
+
+// ---------------------------------------------------------------------------
+// Helpers
+
+type Obj = Record<string, unknown>;
+
+/** The offending value as it appears in messages: strings quoted, objects inline. */
+function show(value: unknown): string {
+  return inspect(value, { depth: 2, breakLength: Infinity, maxArrayLength: 8, maxStringLength: 80 });
+}
+
+function quoteList(values: readonly string[]): string {
+  const q = values.map((v) => `'${v}'`);
+  return q.length <= 1 ? q.join('') : `${q.slice(0, -1).join(', ')} or ${q[q.length - 1] ?? ''}`;
+}
+
+function familyWord(f: Family): string {
+  return f === 'inet6' ? 'IPv6' : 'IPv4';
+}
+
+function checkObject(value: unknown, field: string): asserts value is Obj {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new TypeError(`${field} must be an object, got ${show(value)}`);
+  }
+}
+
+/** Edit distance, for suggesting the property a typo meant. */
+function distance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) {
+      const sub = (prev[j - 1] ?? 0) + (a[i - 1] === b[j - 1] ? 0 : 1);
+      cur.push(Math.min((prev[j] ?? 0) + 1, (cur[j - 1] ?? 0) + 1, sub));
+    }
+    prev = cur;
+  }
+  return prev[b.length] ?? 0;
+}
+
+function checkKeys(obj: Obj, field: string, writable: readonly string[], readOnly: readonly string[] = []): void {
+  for (const k of Object.keys(obj)) {
+    if (writable.includes(k) || readOnly.includes(k)) continue;
+    let best: string | undefined;
+    let bestD = 3;
+    for (const w of writable) {
+      const d = w.toLowerCase() === k.toLowerCase() ? 0 : distance(k, w);
+      if (d < bestD) [best, bestD] = [w, d];
+    }
+    const hint = best === undefined ? '' : ` (did you mean '${best}'?)`;
+    throw new TypeError(`${field} has an unknown property '${k}'${hint}`);
+  }
+}
+
+/** Checks an integer in `[min, max]`; `undefined` passes when optional. */
+function checkInt(value: unknown, path: string, min: number, max: number, optional: boolean, what = ''): void {
+  if (value === undefined && optional) return;
+  if (typeof value === 'number' && Number.isInteger(value) && value >= min && value <= max) return;
+  const msg = `${path} must be an integer ${min}–${max}${what}, got ${show(value)}`;
+  throw typeof value === 'number' ? new RangeError(msg) : new TypeError(msg);
+}
+
+function checkEnum<T extends string>(value: unknown, path: string, allowed: readonly T[]): asserts value is T {
+  if (typeof value !== 'string' || !(allowed as readonly string[]).includes(value)) {
+    throw new TypeError(`${path} must be ${quoteList(allowed)}, got ${show(value)}`);
+  }
+}
+
+function checkBoolean(value: unknown, path: string): void {
+  if (value !== undefined && typeof value !== 'boolean') {
+    throw new TypeError(`${path} must be true or false, got ${show(value)}`);
+  }
+}
+
+/** Checks address text and returns its family. */
+function checkAddress(value: unknown, path: string): Family {
+  const family = typeof value === 'string' ? addressFamily(value) : undefined;
+  if (family === undefined) throw new TypeError(`${path} is not an IPv4 or IPv6 address: ${show(value)}`);
+  return family;
+}
+
+/** A `family` given beside an address must agree with it. */
+function checkFamilyAgrees(obj: Obj, field: string, family: Family): void {
+  if (obj.family === undefined) return;
+  checkEnum(obj.family, `${field}.family`, FAMILIES);
+  if (obj.family !== family) {
+    throw new TypeError(
+      `${field}.family is '${obj.family}' but ${field}.address ${show(obj.address)} is ${familyWord(family)}`,
+    );
+  }
+}
+
+/** Checks the identifying fields of a service and returns its family. */
+function checkServiceKeyFields(obj: Obj, field: string): Family {
+  const hasFwmark = obj.fwmark !== undefined;
+  const hasAddress = obj.protocol !== undefined || obj.address !== undefined || obj.port !== undefined;
+  if (hasFwmark && hasAddress) {
+    throw new TypeError(`${field} must name either an fwmark or a protocol, address and port, not both`);
+  }
+  if (!hasFwmark && !hasAddress) {
+    throw new TypeError(`${field} must have protocol, address and port, or fwmark, got ${show(obj)}`);
+  }
+  if (hasFwmark) {
+    checkInt(obj.fwmark, `${field}.fwmark`, 1, U32_MAX, false);
+    if (obj.family === undefined) return 'inet';
+    checkEnum(obj.family, `${field}.family`, FAMILIES);
+    return obj.family;
+  }
+  checkEnum(obj.protocol, `${field}.protocol`, PROTOCOLS);
+  const family = checkAddress(obj.address, `${field}.address`);
+  checkInt(obj.port, `${field}.port`, 0, 65535, false);
+  checkFamilyAgrees(obj, field, family);
+  return family;
+}
+
+// ---------------------------------------------------------------------------
+// Services
+
+/**
+ * Validates a service key: `{ protocol, address, port }` (port 0–65535) or
+ * `{ fwmark, family? }` (fwmark 1 to 2³²−1). Other fields of a spec or of a
+ * service read back are accepted and ignored; unknown ones are refused.
+ *
+ * @param key - the value to check
+ * @param field - the name of the value in messages
+ * @throws TypeError | RangeError naming the field and the value
+ */
+export function validateServiceKey(key: unknown, field = 'service'): asserts key is ServiceKey {
+  checkObject(key, field);
+  checkKeys(key, field, SERVICE_SPEC_FIELDS, SERVICE_READ_ONLY);
+  checkServiceKeyFields(key, field);
+}
+
+/**
+ * Validates a whole service spec for add or update: its key, and a scheduler
+ * name of 1–15 characters from `[A-Za-z0-9_-]`; persistence with a timeout of
+ * 1–2678400 s (31 days) and a netmask of the service's family (a contiguous
+ * dotted mask for IPv4, a prefix length 1–128 for IPv6); port 0 only with
+ * persistence; one-packet scheduling only for UDP and fwmark services;
+ * scheduler flags known, unrepeated and named for the scheduler (`sh-*` need
+ * `sh`, `mh-*` need `mh`, which call their first two flags by those names
+ * rather than `flag-1`/`flag-2`); persistence engine `'sip'`, with persistence.
+ *
+ * @param spec - the value to check
+ * @param field - the name of the value in messages
+ * @throws TypeError | RangeError naming the field and the value
+ */
+export function validateServiceSpec(spec: unknown, field = 'service'): asserts spec is ServiceSpec {
+  checkObject(spec, field);
+  checkKeys(spec, field, SERVICE_SPEC_FIELDS, SERVICE_READ_ONLY);
+  const family = checkServiceKeyFields(spec, field);
+
+  let scheduler = 'wlc';
+  if (spec.scheduler !== undefined) {
+    const s = spec.scheduler;
+    if (typeof s !== 'string') throw new TypeError(`${field}.scheduler must be a scheduler name, got ${show(s)}`);
+    if (s.length === 0 || s.length > SCHEDULER_NAME_MAX) {
+      throw new RangeError(`${field}.scheduler must be 1–${SCHEDULER_NAME_MAX} characters long, got ${show(s)}`);
+    }
+    if (!SCHEDULER_NAME.test(s)) {
+      throw new TypeError(`${field}.scheduler may hold only letters, digits, '_' and '-', got ${show(s)}`);
+    }
+    scheduler = s;
+  }
+
+  const persistent = spec.persistence !== undefined;
+  if (persistent) checkPersistence(spec.persistence, `${field}.persistence`, family);
+
+  if (spec.port === 0 && !persistent) {
+    throw new RangeError(`${field}.port 0 (all ports) needs persistence, got ${show(spec.port)} without it`);
+  }
+
+  checkBoolean(spec.onePacket, `${field}.onePacket`);
+  if (spec.onePacket === true && spec.protocol !== undefined && spec.protocol !== 'udp') {
+    throw new TypeError(`${field}.onePacket is only for udp and fwmark services, got protocol ${show(spec.protocol)}`);
+  }
+
+  if (spec.schedulerFlags !== undefined) checkSchedulerFlags(spec.schedulerFlags, `${field}.schedulerFlags`, scheduler);
+
+  if (spec.persistenceEngine !== undefined) {
+    checkEnum(spec.persistenceEngine, `${field}.persistenceEngine`, ['sip'] as const);
+    if (!persistent) throw new TypeError(`${field}.persistenceEngine needs persistence`);
+  }
+}
+
+function checkPersistence(value: unknown, path: string, family: Family): void {
+  checkObject(value, path);
+  checkKeys(value, path, ['timeout', 'netmask']);
+  checkInt(value.timeout, `${path}.timeout`, 1, PERSISTENCE_TIMEOUT_MAX, false);
+  const m = value.netmask;
+  if (m === undefined) return;
+  const mp = `${path}.netmask`;
+  if (family === 'inet') {
+    if (typeof m !== 'string' || addressFamily(m) !== 'inet') {
+      throw new TypeError(`${mp} must be a dotted IPv4 mask for an IPv4 service, got ${show(m)}`);
+    }
+    if (!isContiguousMask(ipv4ToNumber(m))) {
+      throw new RangeError(`${mp} must be a contiguous mask such as '255.255.255.0', got ${show(m)}`);
+    }
+    return;
+  }
+  const msg = `${mp} must be a prefix length 1–128 for an IPv6 service, got ${show(m)}`;
+  if (typeof m !== 'number') throw new TypeError(msg);
+  // The kernel refuses prefix 0 (EINVAL), unlike an IPv4 mask of 0.0.0.0.
+  if (!Number.isInteger(m) || m < 1 || m > 128) throw new RangeError(msg);
+}
+
+function checkSchedulerFlags(value: unknown, path: string, scheduler: string): void {
+  if (!Array.isArray(value)) throw new TypeError(`${path} must be an array of scheduler flags, got ${show(value)}`);
+  const names = schedulerFlagNames(scheduler);
+  const seen = new Set<string>();
+  value.forEach((flag: unknown, i) => {
+    const p = `${path}[${i}]`;
+    checkEnum(flag, p, SCHEDULER_FLAGS);
+    if (seen.has(flag)) throw new TypeError(`${path} repeats ${show(flag)}`);
+    seen.add(flag);
+    if ((names as readonly string[]).includes(flag)) return;
+    const owner = flag.startsWith('sh-') ? 'sh' : flag.startsWith('mh-') ? 'mh' : undefined;
+    if (owner !== undefined) throw new TypeError(`${p} ${show(flag)} needs scheduler '${owner}', got ${show(scheduler)}`);
+    // flag-1/flag-2 under sh or mh: the kernel holds the same bit, read back by its name.
+    const name = names[flag === 'flag-1' ? 0 : 1];
+    throw new TypeError(`${p} ${show(flag)} is called '${name}' with scheduler ${show(scheduler)}`);
+  });
+}
+
+// ---------------------------------------------------------------------------
+// Destinations
+
+/**
+ * Validates a destination key (`{ address, port? }`, port 0–65535) within a
+ * service already validated. Other fields of a spec or of a destination read
+ * back are accepted and ignored; unknown ones are refused.
+ *
+ * @param key - the value to check
+ * @param serviceKey - the (valid) service the destination belongs to
+ * @param field - the name of the value in messages
+ * @throws TypeError | RangeError naming the field and the value
+ */
+export function validateDestinationKey(
+  key: unknown,
+  serviceKey: ServiceKey,
+  field = 'destination',
+): asserts key is DestinationKey {
+  void serviceKey; // Any family may be named when deleting: the kernel checks none.
+  checkObject(key, field);
+  checkKeys(key, field, DEST_SPEC_FIELDS, DEST_READ_ONLY);
+  const family = checkAddress(key.address, `${field}.address`);
+  checkFamilyAgrees(key, field, family);
+  checkInt(key.port, `${field}.port`, 0, 65535, true);
+}
+
+/**
+ * Validates a whole destination spec for add or update within a service
+ * already validated: address; port 0–65535, and equal to the service's for
+ * `route` and `tunnel` forwarding on non-fwmark services (those packets keep
+ * their port; `ipvsadm` forces it); forwarding `route`/`masq`/`tunnel`; weight
+ * 0–2147483647; thresholds 0 to 2³²−1 with lower ≤ upper (the kernel refuses
+ * lower > upper even when upper is 0, "no limit"); the address family the
+ * service's unless forwarding is `tunnel`; tunnel options only with
+ * `tunnel` forwarding and fitting the type (`gue` needs a port 1–65535;
+ * `ipip` and `gre` take no port, `ipip` no checksum mode, `gre` no
+ * `remcsum`; a port of 0 and `nocsum`, as read back, pass).
+ *
+ * @param spec - the value to check
+ * @param serviceKey - the (valid) service the destination belongs to
+ * @param field - the name of the value in messages
+ * @throws TypeError | RangeError naming the field and the value
+ */
+export function validateDestinationSpec(
+  spec: unknown,
+  serviceKey: ServiceKey,
+  field = 'destination',
+): asserts spec is DestinationSpec {
+  checkObject(spec, field);
+  checkKeys(spec, field, DEST_SPEC_FIELDS, DEST_READ_ONLY);
+  const family = checkAddress(spec.address, `${field}.address`);
+  checkFamilyAgrees(spec, field, family);
+  checkInt(spec.port, `${field}.port`, 0, 65535, true);
+  if (spec.forwarding !== undefined) checkEnum(spec.forwarding, `${field}.forwarding`, FORWARDINGS);
+  const forwarding = spec.forwarding ?? 'route';
+  checkInt(spec.weight, `${field}.weight`, 0, WEIGHT_MAX, true);
+  checkInt(spec.upperThreshold, `${field}.upperThreshold`, 0, U32_MAX, true);
+  checkInt(spec.lowerThreshold, `${field}.lowerThreshold`, 0, U32_MAX, true);
+  const upper = (spec.upperThreshold as number | undefined) ?? 0;
+  const lower = (spec.lowerThreshold as number | undefined) ?? 0;
+  if (lower > upper) {
+    throw new RangeError(`${field}.lowerThreshold must be at most upperThreshold (${upper}), got ${lower}`);
+  }
+
+  const serviceFamily = serviceKeyFamily(serviceKey);
+  if (family !== serviceFamily && forwarding !== 'tunnel') {
+    throw new TypeError(
+      `${field}.address ${show(spec.address)} is ${familyWord(family)} but service ${describeServiceKey(serviceKey)} ` +
+        `is ${familyWord(serviceFamily)}; only forwarding 'tunnel' may mix families`,
+    );
+  }
+  if (!('fwmark' in serviceKey) && forwarding !== 'masq' && spec.port !== undefined && spec.port !== serviceKey.port) {
+    throw new RangeError(
+      `${field}.port must be the service's port ${serviceKey.port} with forwarding '${forwarding}', got ${show(spec.port)}`,
+    );
+  }
+
+  if (spec.tunnel === undefined) return;
+  if (forwarding !== 'tunnel') {
+    throw new TypeError(`${field}.tunnel needs forwarding 'tunnel', got forwarding ${show(forwarding)}`);
+  }
+  checkTunnel(spec.tunnel, `${field}.tunnel`);
+}
+
+function checkTunnel(value: unknown, path: string): void {
+  checkObject(value, path);
+  checkKeys(value, path, ['type', 'port', 'checksum']);
+  checkEnum(value.type, `${path}.type`, TUNNEL_TYPES);
+  const type = value.type;
+  if (type === 'gue') {
+    if (value.port === undefined) throw new TypeError(`${path}.port is required for a 'gue' tunnel`);
+    checkInt(value.port, `${path}.port`, 1, 65535, false, " for a 'gue' tunnel");
+  } else {
+    checkInt(value.port, `${path}.port`, 0, 65535, true);
+    if (value.port !== undefined && value.port !== 0) {
+      throw new TypeError(`${path}.port is only for 'gue' tunnels, got ${show(value.port)} for '${type}'`);
+    }
+  }
+  if (value.checksum === undefined) return;
+  checkEnum(value.checksum, `${path}.checksum`, CHECKSUMS);
+  if (type === 'ipip' && value.checksum !== 'nocsum') {
+    throw new TypeError(`${path}.checksum is only for 'gue' and 'gre' tunnels, got ${show(value.checksum)} for 'ipip'`);
+  }
+  if (type === 'gre' && value.checksum === 'remcsum') {
+    throw new TypeError(`${path}.checksum 'remcsum' is only for 'gue' tunnels`);
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Timeouts and daemons
+
+/**
+ * Validates timeouts for `setTimeouts`: any of `tcp`, `tcpFin`, `udp`, each an
+ * integer 0–2147483 seconds (0 keeps the current value).
+ *
+ * @param partial - the value to check
+ * @param field - the name of the value in messages
+ * @throws TypeError | RangeError naming the field and the value
+ */
+export function validateTimeouts(partial: unknown, field = 'timeouts'): asserts partial is Partial<Timeouts> {
+  checkObject(partial, field);
+  checkKeys(partial, field, ['tcp', 'tcpFin', 'udp']);
+  for (const k of ['tcp', 'tcpFin', 'udp'] as const) checkInt(partial[k], `${field}.${k}`, 0, TIMEOUT_MAX, true);
+}
+
+/**
+ * Validates a daemon role: `'master'` or `'backup'`.
+ *
+ * @param state - the value to check
+ * @param field - the name of the value in messages
+ * @throws TypeError naming the field and the value
+ */
+export function validateDaemonState(state: unknown, field = 'state'): asserts state is DaemonState {
+  checkEnum(state, field, DAEMON_STATES);
+}
+
+/**
+ * Validates a sync daemon spec: state; interface a valid Linux interface name
+ * (1–15 bytes, none of `/`, `:`, white space, not `.` or `..`); sync id 0–255;
+ * multicast group IPv4 224.0.0.0/4 or IPv6 ff00::/8; port 1–65535; TTL 1–255;
+ * maximum length within what the kernel keeps rather than clamps: from 1
+ * (master) or 1024 (backup) to 65535 less the IP and UDP headers (65507 for an
+ * IPv4 group, 65487 for IPv6).
+ *
+ * @param spec - the value to check
+ * @param field - the name of the value in messages
+ * @throws TypeError | RangeError naming the field and the value
+ */
+export function validateDaemonSpec(spec: unknown, field = 'daemon'): asserts spec is DaemonSpec {
+  checkObject(spec, field);
+  checkKeys(spec, field, ['state', 'interface', 'syncId', 'maxLength', 'group', 'port', 'ttl']);
+  validateDaemonState(spec.state, `${field}.state`);
+  const ifname = spec.interface;
+  if (typeof ifname !== 'string') throw new TypeError(`${field}.interface must be an interface name, got ${show(ifname)}`);
+  const bytes = Buffer.byteLength(ifname);
+  if (bytes === 0 || bytes > INTERFACE_NAME_MAX) {
+    throw new RangeError(`${field}.interface must be 1–${INTERFACE_NAME_MAX} bytes long, got ${show(ifname)}`);
+  }
+  // The kernel's dev_valid_name().
+  if (ifname === '.' || ifname === '..' || /[/:\s\0]/.test(ifname)) {
+    throw new TypeError(`${field}.interface is not a valid interface name: ${show(ifname)}`);
+  }
+  checkInt(spec.syncId, `${field}.syncId`, 0, 255, true);
+  let groupFamily: Family = 'inet';
+  if (spec.group !== undefined) {
+    groupFamily = checkAddress(spec.group, `${field}.group`);
+    if (!isMulticast(spec.group as string, groupFamily)) {
+      throw new RangeError(`${field}.group must be a multicast address (224.0.0.0/4 or ff00::/8), got ${show(spec.group)}`);
+    }
+  }
+  checkInt(spec.port, `${field}.port`, 1, 65535, true);
+  checkInt(spec.ttl, `${field}.ttl`, 1, 255, true);
+  const min = spec.state === 'backup' ? 1024 : 1;
+  const max = 65535 - (groupFamily === 'inet6' ? 40 : 20) - 8;
+  checkInt(spec.maxLength, `${field}.maxLength`, min, max, true, ` for a ${spec.state} daemon with an ${familyWord(groupFamily)} group`);
+}
+
+function isMulticast(address: string, family: Family): boolean {
+  if (family === 'inet') return ipv4ToNumber(address) >>> 28 === 0xe;
+  return ((parseIPv6(address)?.[0] ?? 0) & 0xff00) === 0xff00;
+}
+
+// ---------------------------------------------------------------------------
+// Batches
+
+/**
+ * Validates one {@link BatchOp}: its `type`, and its `service` (a whole spec
+ * for add/update of a service, a key otherwise) and `destination` (a whole spec
+ * for add/update of a destination, a key for delete; absent for service ops),
+ * with the same rules as the single calls. Field paths start at `field`.
+ *
+ * @param op - the value to check
+ * @param field - the name of the value in messages, such as `ops[3]`
+ * @throws TypeError | RangeError naming the field and the value
+ */
+export function validateBatchOp(op: unknown, field = 'op'): asserts op is BatchOp {
+  checkObject(op, field);
+  checkEnum(op.type, `${field}.type`, BATCH_TYPES);
+  const type = op.type;
+  const service = `${field}.service`;
+  if (type === 'addService' || type === 'updateService' || type === 'deleteService') {
+    checkKeys(op, field, ['type', 'service']);
+    if (type === 'deleteService') validateServiceKey(op.service, service);
+    else validateServiceSpec(op.service, service);
+    return;
+  }
+  checkKeys(op, field, ['type', 'service', 'destination']);
+  validateServiceKey(op.service, service);
+  const dest = `${field}.destination`;
+  if (type === 'deleteDestination') validateDestinationKey(op.destination, op.service, dest);
+  else validateDestinationSpec(op.destination, op.service, dest);
+}
