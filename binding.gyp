@@ -10,6 +10,7 @@
         "native/ipvs/client.cc",
         "native/nl/netns.cc",
         "native/napi/convert.cc",
+        "native/napi/records.cc",
         "native/napi/addon.cc",
         "native/host/ip.cc",
         "native/host/rtnl.cc",

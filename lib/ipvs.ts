@@ -10,16 +10,14 @@ import {
   daemonStateToRaw,
   describeDestination,
   describeServiceKey,
-  destinationKeyToRaw,
   destinationPort,
-  destinationSpecToRaw,
+  familyToRaw,
   rawToDaemon,
   rawToDestination,
   rawToInfo,
   rawToService,
   rawToTimeouts,
-  serviceKeyToRaw,
-  serviceSpecToRaw,
+  serviceKeyFamily,
   timeoutsToRaw,
 } from './convert.js';
 import { IpvsError, errnoText } from './errors.js';
@@ -28,6 +26,7 @@ import {
   CMD_DEL_DEST,
   CMD_DEL_SERVICE,
   CMD_FLUSH,
+  CMD_GET_SERVICE,
   CMD_NEW_DAEMON,
   CMD_NEW_DEST,
   CMD_NEW_SERVICE,
@@ -37,7 +36,7 @@ import {
   CMD_ZERO,
   native,
 } from './native.js';
-import type { NativeHandle, RawFailure, RawMutation } from './native.js';
+import type { NativeHandle, RawControl, RawFailure } from './native.js';
 import { resolveNetnsPath } from './netns-path.js';
 import type {
   BatchOp,
@@ -64,6 +63,7 @@ import {
   validateServiceSpec,
   validateTimeouts,
 } from './validate.js';
+import { RecordWriter } from './wire.js';
 
 native.setErrorClass(IpvsError);
 
@@ -160,51 +160,42 @@ function daemonWords(state: DaemonState, iface?: string): (code: string) => stri
 
 const plainWords = (): undefined => undefined;
 
-/** A validated operation ready for the kernel, with how to word its failure. */
-interface Prepared {
-  op: string;
-  mutation: RawMutation;
-  words: (code: string) => string | undefined;
+const OK: BatchResult = Object.freeze({ ok: true });
+
+/** Packs one batch operation (already validated) into the writer. */
+function writeBatchOp(w: RecordWriter, op: BatchOp): void {
+  switch (op.type) {
+    case 'addService':
+      return w.serviceSpec(CMD_NEW_SERVICE, op.service);
+    case 'updateService':
+      return w.serviceSpec(CMD_SET_SERVICE, op.service);
+    case 'deleteService':
+      return w.serviceKey(CMD_DEL_SERVICE, op.service);
+    case 'addDestination':
+      return w.destinationSpec(CMD_NEW_DEST, op.service, op.destination);
+    case 'updateDestination':
+      return w.destinationSpec(CMD_SET_DEST, op.service, op.destination);
+    case 'deleteDestination':
+      return w.destinationKey(CMD_DEL_DEST, op.service, op.destination);
+  }
 }
 
-function prepareBatchOp(op: BatchOp): Prepared {
+/** How a failed batch operation is put into words (only ever built for failures). */
+function batchWords(op: BatchOp): (code: string) => string | undefined {
   switch (op.type) {
     case 'addService':
     case 'updateService':
-      return {
-        op: op.type,
-        mutation: { cmd: op.type === 'addService' ? CMD_NEW_SERVICE : CMD_SET_SERVICE, service: serviceSpecToRaw(op.service) },
-        words: serviceWords(op.service, op.service),
-      };
+      return serviceWords(op.service, op.service);
     case 'deleteService':
-      return {
-        op: op.type,
-        mutation: { cmd: CMD_DEL_SERVICE, service: serviceKeyToRaw(op.service) },
-        words: serviceWords(op.service),
-      };
-    case 'addDestination':
-    case 'updateDestination':
-      return {
-        op: op.type,
-        mutation: {
-          cmd: op.type === 'addDestination' ? CMD_NEW_DEST : CMD_SET_DEST,
-          service: serviceKeyToRaw(op.service),
-          dest: destinationSpecToRaw(op.destination, op.service),
-        },
-        words: destinationWords(op.service, op.destination),
-      };
-    case 'deleteDestination':
-      return {
-        op: op.type,
-        mutation: {
-          cmd: CMD_DEL_DEST,
-          service: serviceKeyToRaw(op.service),
-          dest: destinationKeyToRaw(op.destination, op.service),
-        },
-        words: destinationWords(op.service, op.destination),
-      };
+      return serviceWords(op.service);
+    default:
+      return destinationWords(op.service, op.destination);
   }
 }
+
+// One writer serves every call: the addon copies the records out before
+// native.mutate() returns, and JavaScript runs one call at a time.
+const scratch = new RecordWriter(BATCH_CHUNK);
 
 /**
  * A handle on the IPVS table of one network namespace.
@@ -265,9 +256,25 @@ export class Ipvs implements AsyncDisposable {
     return this.#handle;
   }
 
-  async #mutateOne(op: string, mutation: RawMutation, words: (code: string) => string | undefined): Promise<void> {
-    const [failure] = await native.mutate(this.#h(op), [mutation]);
+  /** Sends the one command `write` packs; throws its refusal in words. */
+  async #mutateOne(op: string, words: (code: string) => string | undefined, write: (w: RecordWriter) => void): Promise<void> {
+    const handle = this.#h(op);
+    scratch.reset();
+    write(scratch);
+    const [failure] = await native.mutate(handle, scratch.records, scratch.names);
     if (failure) throw refusal(op, failure, words);
+  }
+
+  async #control(op: string, words: (code: string) => string | undefined, control: RawControl): Promise<void> {
+    const [failure] = await native.control(this.#h(op), control);
+    if (failure) throw refusal(op, failure, words);
+  }
+
+  /** Packs a service key for the read calls that name one service. */
+  #keyRecord(key: ServiceKey): [Uint8Array, string[]] {
+    scratch.reset();
+    scratch.serviceKey(CMD_GET_SERVICE, key);
+    return [scratch.records, scratch.names];
   }
 
   /** The kernel's IPVS version and connection table size (the `ipvsadm -L` header). */
@@ -283,14 +290,14 @@ export class Ipvs implements AsyncDisposable {
   /** One service, or `undefined` when the kernel has no such service. */
   async getService(key: ServiceKey): Promise<Service | undefined> {
     validateServiceKey(key);
-    const raw = await native.getService(this.#h('getService'), serviceKeyToRaw(key));
+    const raw = await native.getService(this.#h('getService'), ...this.#keyRecord(key));
     return raw ? rawToService(raw) : undefined;
   }
 
   /** Creates a virtual service. Rejects with `EEXIST` when it exists. */
   async addService(spec: ServiceSpec): Promise<void> {
     validateServiceSpec(spec);
-    await this.#mutateOne('addService', { cmd: CMD_NEW_SERVICE, service: serviceSpecToRaw(spec) }, serviceWords(spec, spec));
+    await this.#mutateOne('addService', serviceWords(spec, spec), (w) => w.serviceSpec(CMD_NEW_SERVICE, spec));
   }
 
   /**
@@ -300,22 +307,22 @@ export class Ipvs implements AsyncDisposable {
    */
   async updateService(spec: ServiceSpec): Promise<void> {
     validateServiceSpec(spec);
-    await this.#mutateOne('updateService', { cmd: CMD_SET_SERVICE, service: serviceSpecToRaw(spec) }, serviceWords(spec, spec));
+    await this.#mutateOne('updateService', serviceWords(spec, spec), (w) => w.serviceSpec(CMD_SET_SERVICE, spec));
   }
 
   /** Deletes a service and its destinations. Rejects with `ESRCH` when missing. */
   async deleteService(key: ServiceKey): Promise<void> {
     validateServiceKey(key);
-    await this.#mutateOne('deleteService', { cmd: CMD_DEL_SERVICE, service: serviceKeyToRaw(key) }, serviceWords(key));
+    await this.#mutateOne('deleteService', serviceWords(key), (w) => w.serviceKey(CMD_DEL_SERVICE, key));
   }
 
   /** The destinations (real servers) of a service. Rejects with `ESRCH` when the service is missing. */
   async listDestinations(key: ServiceKey): Promise<Destination[]> {
     validateServiceKey(key);
-    const raw = serviceKeyToRaw(key);
+    const family = familyToRaw(serviceKeyFamily(key));
     try {
-      const dests = await native.listDests(this.#h('listDestinations'), raw);
-      return dests.map((d) => rawToDestination(d, raw.family));
+      const dests = await native.listDests(this.#h('listDestinations'), ...this.#keyRecord(key));
+      return dests.map((d) => rawToDestination(d, family));
     } catch (e) {
       if (e instanceof IpvsError && e.code === 'ESRCH') {
         throw new IpvsError(`no such service ${describeServiceKey(key)} (ESRCH)`, {
@@ -332,11 +339,7 @@ export class Ipvs implements AsyncDisposable {
   async addDestination(key: ServiceKey, spec: DestinationSpec): Promise<void> {
     validateServiceKey(key);
     validateDestinationSpec(spec, key);
-    await this.#mutateOne(
-      'addDestination',
-      { cmd: CMD_NEW_DEST, service: serviceKeyToRaw(key), dest: destinationSpecToRaw(spec, key) },
-      destinationWords(key, spec),
-    );
+    await this.#mutateOne('addDestination', destinationWords(key, spec), (w) => w.destinationSpec(CMD_NEW_DEST, key, spec));
   }
 
   /**
@@ -346,10 +349,8 @@ export class Ipvs implements AsyncDisposable {
   async updateDestination(key: ServiceKey, spec: DestinationSpec): Promise<void> {
     validateServiceKey(key);
     validateDestinationSpec(spec, key);
-    await this.#mutateOne(
-      'updateDestination',
-      { cmd: CMD_SET_DEST, service: serviceKeyToRaw(key), dest: destinationSpecToRaw(spec, key) },
-      destinationWords(key, spec),
+    await this.#mutateOne('updateDestination', destinationWords(key, spec), (w) =>
+      w.destinationSpec(CMD_SET_DEST, key, spec),
     );
   }
 
@@ -357,10 +358,8 @@ export class Ipvs implements AsyncDisposable {
   async deleteDestination(key: ServiceKey, dest: DestinationKey): Promise<void> {
     validateServiceKey(key);
     validateDestinationKey(dest, key);
-    await this.#mutateOne(
-      'deleteDestination',
-      { cmd: CMD_DEL_DEST, service: serviceKeyToRaw(key), dest: destinationKeyToRaw(dest, key) },
-      destinationWords(key, dest),
+    await this.#mutateOne('deleteDestination', destinationWords(key, dest), (w) =>
+      w.destinationKey(CMD_DEL_DEST, key, dest),
     );
   }
 
@@ -375,14 +374,14 @@ export class Ipvs implements AsyncDisposable {
 
   /** Deletes every service and destination (`ipvsadm -C`). */
   async flush(): Promise<void> {
-    await this.#mutateOne('flush', { cmd: CMD_FLUSH }, plainWords);
+    await this.#mutateOne('flush', plainWords, (w) => w.bare(CMD_FLUSH));
   }
 
   /** Zeroes the counters of one service, or of every service (`ipvsadm -Z`). */
   async zero(key?: ServiceKey): Promise<void> {
-    if (key === undefined) return this.#mutateOne('zero', { cmd: CMD_ZERO }, plainWords);
+    if (key === undefined) return this.#mutateOne('zero', plainWords, (w) => w.bare(CMD_ZERO));
     validateServiceKey(key);
-    await this.#mutateOne('zero', { cmd: CMD_ZERO, service: serviceKeyToRaw(key) }, serviceWords(key));
+    await this.#mutateOne('zero', serviceWords(key), (w) => w.serviceKey(CMD_ZERO, key));
   }
 
   /** Connection timeouts in seconds (`ipvsadm -L --timeout`). */
@@ -393,7 +392,7 @@ export class Ipvs implements AsyncDisposable {
   /** Sets connection timeouts in seconds; absent or 0 keeps the current value. */
   async setTimeouts(timeouts: Partial<Timeouts>): Promise<void> {
     validateTimeouts(timeouts);
-    await this.#mutateOne('setTimeouts', { cmd: CMD_SET_CONFIG, timeouts: timeoutsToRaw(timeouts) }, plainWords);
+    await this.#control('setTimeouts', plainWords, { cmd: CMD_SET_CONFIG, timeouts: timeoutsToRaw(timeouts) });
   }
 
   /** The running connection-synchronisation daemons. */
@@ -404,13 +403,16 @@ export class Ipvs implements AsyncDisposable {
   /** Starts a sync daemon (`ipvsadm --start-daemon`). Rejects with `EEXIST` when one of that role runs. */
   async startDaemon(spec: DaemonSpec): Promise<void> {
     validateDaemonSpec(spec);
-    await this.#mutateOne('startDaemon', { cmd: CMD_NEW_DAEMON, daemon: daemonSpecToRaw(spec) }, daemonWords(spec.state, spec.interface));
+    await this.#control('startDaemon', daemonWords(spec.state, spec.interface), {
+      cmd: CMD_NEW_DAEMON,
+      daemon: daemonSpecToRaw(spec),
+    });
   }
 
   /** Stops the sync daemon of a role (`ipvsadm --stop-daemon`). */
   async stopDaemon(state: DaemonState): Promise<void> {
     validateDaemonState(state);
-    await this.#mutateOne('stopDaemon', { cmd: CMD_DEL_DAEMON, daemon: { state: daemonStateToRaw(state) } }, daemonWords(state));
+    await this.#control('stopDaemon', daemonWords(state), { cmd: CMD_DEL_DAEMON, daemon: { state: daemonStateToRaw(state) } });
   }
 
   /**
@@ -430,12 +432,15 @@ export class Ipvs implements AsyncDisposable {
     const handle = this.#h('batch');
     const results: BatchResult[] = new Array(ops.length);
     const sendChunk = (start: number): Promise<void> => {
-      const prepared = ops.slice(start, start + BATCH_CHUNK).map(prepareBatchOp);
-      return native.mutate(handle, prepared.map((p) => p.mutation)).then((failures) => {
-        failures.forEach((failure, i) => {
-          const p = prepared[i]!;
-          results[start + i] = failure ? { ok: false, error: refusal(p.op, failure, p.words) } : { ok: true };
-        });
+      const end = Math.min(ops.length, start + BATCH_CHUNK);
+      scratch.reset();
+      for (let i = start; i < end; i++) writeBatchOp(scratch, ops[i]!);
+      return native.mutate(handle, scratch.records, scratch.names).then((failures) => {
+        for (let i = 0; i < failures.length; i++) {
+          const failure = failures[i];
+          const op = ops[start + i]!;
+          results[start + i] = failure ? { ok: false, error: refusal(op.type, failure, batchWords(op)) } : OK;
+        }
       });
     };
     let inFlight: Promise<void> | undefined;

@@ -123,10 +123,11 @@ export interface RawServiceWithDests extends RawService {
   dests: RawDestination[];
 }
 
-/** Command codes of {@link RawMutation} (`IPVS_CMD_*`). */
+/** Command codes (`IPVS_CMD_*`). */
 export const CMD_NEW_SERVICE = 1;
 export const CMD_SET_SERVICE = 2;
 export const CMD_DEL_SERVICE = 3;
+export const CMD_GET_SERVICE = 4;
 export const CMD_NEW_DEST = 5;
 export const CMD_SET_DEST = 6;
 export const CMD_DEL_DEST = 7;
@@ -136,15 +137,11 @@ export const CMD_SET_CONFIG = 12;
 export const CMD_ZERO = 16;
 export const CMD_FLUSH = 17;
 
-/** One request that the kernel answers with an ACK. */
-export type RawMutation =
-  | { cmd: 1 | 2 | 3; service: RawService }
-  | { cmd: 5 | 6 | 7; service: RawService; dest: RawDestination }
+/** A daemon or timeouts command, passed as a plain object (rare, small). */
+export type RawControl =
   | { cmd: 9; daemon: RawDaemon }
   | { cmd: 10; daemon: Pick<RawDaemon, 'state'> }
-  | { cmd: 12; timeouts: { tcp: number; tcpFin: number; udp: number } }
-  | { cmd: 16; service?: RawService }
-  | { cmd: 17 };
+  | { cmd: 12; timeouts: { tcp: number; tcpFin: number; udp: number } };
 
 /** A kernel refusal of one request, before it is put into words. */
 export interface RawFailure {
@@ -169,17 +166,22 @@ export interface NativeBinding {
   close(handle: NativeHandle): void;
   info(handle: NativeHandle): Promise<{ version: number; connTableSize: number }>;
   listServices(handle: NativeHandle): Promise<RawService[]>;
-  getService(handle: NativeHandle, key: RawService): Promise<RawService | null>;
-  listDests(handle: NativeHandle, key: RawService): Promise<RawDestination[]>;
+  /** The service named by a one-record buffer from `lib/wire.ts`, or null. */
+  getService(handle: NativeHandle, record: Uint8Array, names: string[]): Promise<RawService | null>;
+  /** Destinations of the service named by a one-record buffer; rejects ESRCH when it is missing. */
+  listDests(handle: NativeHandle, record: Uint8Array, names: string[]): Promise<RawDestination[]>;
   snapshot(handle: NativeHandle): Promise<RawServiceWithDests[]>;
   listDaemons(handle: NativeHandle): Promise<RawDaemon[]>;
   getTimeouts(handle: NativeHandle): Promise<{ tcp: number; tcpFin: number; udp: number }>;
   /**
-   * Sends every request pipelined (bounded window) and reports each outcome in
-   * order: `null` for success, a {@link RawFailure} for a refusal. Never
-   * rejects for a kernel refusal, only for a socket failure.
+   * Sends the service and destination commands packed in `records` (see
+   * `lib/wire.ts`) pipelined in a bounded window, and reports each outcome in
+   * order: `null` for success, a {@link RawFailure} for a refusal. Rejects only
+   * for a socket failure. The records are copied before the call returns.
    */
-  mutate(handle: NativeHandle, ops: RawMutation[]): Promise<(RawFailure | null)[]>;
+  mutate(handle: NativeHandle, records: Uint8Array, names: string[]): Promise<(RawFailure | null)[]>;
+  /** One daemon or timeouts command; resolves like {@link NativeBinding.mutate} with one outcome. */
+  control(handle: NativeHandle, op: RawControl): Promise<(RawFailure | null)[]>;
 }
 
 const require = createRequire(import.meta.url);

@@ -259,8 +259,15 @@ Napi::Value ListServices(const Napi::CallbackInfo& info) {
       });
 }
 
+// The service named by a one-record buffer (lib/wire.ts).
+ipvs::Service keyFromRecord(const Napi::CallbackInfo& info) {
+  std::vector<ipvs::Mutation> one = napi_conv::mutationsFromRecords(info[1], info[2]);
+  if (one.size() != 1 || !one[0].hasService) throw Napi::TypeError::New(info.Env(), "expected one service record");
+  return one[0].service;
+}
+
 Napi::Value GetService(const Napi::CallbackInfo& info) {
-  ipvs::Service key = napi_conv::serviceFromJs(info[1], "service");
+  ipvs::Service key = keyFromRecord(info);
   auto result = std::make_shared<std::optional<ipvs::Service>>();
   return queue(
       info, "getService", [result, key](ipvs::Client& c) { *result = c.service(key); },
@@ -271,7 +278,7 @@ Napi::Value GetService(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value ListDests(const Napi::CallbackInfo& info) {
-  ipvs::Service key = napi_conv::serviceFromJs(info[1], "service");
+  ipvs::Service key = keyFromRecord(info);
   auto result = std::make_shared<std::vector<ipvs::Destination>>();
   return queue(
       info, "listDestinations", [result, key](ipvs::Client& c) { *result = c.destinations(key); },
@@ -324,32 +331,42 @@ Napi::Value GetTimeouts(const Napi::CallbackInfo& info) {
       });
 }
 
-Napi::Value Mutate(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  if (!info[1].IsArray()) throw Napi::TypeError::New(env, "mutate expects an array of operations");
-  Napi::Array arr = info[1].As<Napi::Array>();
-  auto ops = std::make_shared<std::vector<ipvs::Mutation>>();
-  ops->reserve(arr.Length());
-  for (uint32_t i = 0; i < arr.Length(); ++i) ops->push_back(napi_conv::mutationFromJs(arr.Get(i)));
+Napi::Array acksToJs(Napi::Env env, const std::vector<nl::Ack>& acks) {
+  Napi::Array out = Napi::Array::New(env, acks.size());
+  for (size_t i = 0; i < acks.size(); ++i) {
+    const nl::Ack& a = acks[i];
+    if (a.error == 0) {
+      out.Set(i, env.Null());
+      continue;
+    }
+    Napi::Object f = Napi::Object::New(env);
+    f.Set("errno", a.error);
+    f.Set("code", errnoCode(a.error));
+    if (!a.extack.empty()) f.Set("extack", a.extack);
+    out.Set(i, f);
+  }
+  return out;
+}
+
+Napi::Value RunMutations(const Napi::CallbackInfo& info, std::vector<ipvs::Mutation> decoded) {
+  auto ops = std::make_shared<std::vector<ipvs::Mutation>>(std::move(decoded));
   auto acks = std::make_shared<std::vector<nl::Ack>>();
   return queue(
       info, "mutate", [ops, acks](ipvs::Client& c) { *acks = c.mutate(*ops); },
-      [acks](Napi::Env env) {
-        Napi::Array out = Napi::Array::New(env, acks->size());
-        for (size_t i = 0; i < acks->size(); ++i) {
-          const nl::Ack& a = (*acks)[i];
-          if (a.error == 0) {
-            out.Set(i, env.Null());
-            continue;
-          }
-          Napi::Object f = Napi::Object::New(env);
-          f.Set("errno", a.error);
-          f.Set("code", errnoCode(a.error));
-          if (!a.extack.empty()) f.Set("extack", a.extack);
-          out.Set(i, f);
-        }
-        return out;
-      });
+      [acks](Napi::Env env) { return acksToJs(env, *acks); });
+}
+
+// Service and destination commands, packed (lib/wire.ts): decoded here on the
+// JS thread, then sent pipelined on the pool.
+Napi::Value Mutate(const Napi::CallbackInfo& info) {
+  return RunMutations(info, napi_conv::mutationsFromRecords(info[1], info[2]));
+}
+
+// Daemon and timeout commands, rare enough to pass as plain objects.
+Napi::Value Control(const Napi::CallbackInfo& info) {
+  std::vector<ipvs::Mutation> one;
+  one.push_back(napi_conv::controlFromJs(info[1]));
+  return RunMutations(info, std::move(one));
 }
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
@@ -365,6 +382,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("listDaemons", Napi::Function::New(env, ListDaemons, "listDaemons"));
   exports.Set("getTimeouts", Napi::Function::New(env, GetTimeouts, "getTimeouts"));
   exports.Set("mutate", Napi::Function::New(env, Mutate, "mutate"));
+  exports.Set("control", Napi::Function::New(env, Control, "control"));
   InitHost(env, exports);
   return exports;
 }

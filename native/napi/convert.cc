@@ -5,6 +5,8 @@
 #include <cmath>
 #include <string>
 
+#include "napi/records.h"
+
 namespace napi_conv {
 
 namespace {
@@ -34,11 +36,6 @@ std::string str(const Napi::Object& o, const char* key) {
   return v.IsString() ? v.As<Napi::String>().Utf8Value() : std::string();
 }
 
-void address(const Napi::Object& o, int family, ipvs::Address& out, const std::string& field) {
-  std::string text = str(o, "address");
-  if (!ipvs::parseAddress(family, text, out)) bad(o.Env(), field + ".address", ("is not valid: '" + text + "'").c_str());
-}
-
 Napi::Value big(Napi::Env env, uint64_t v) { return Napi::BigInt::New(env, v); }
 
 Napi::Object statsToJs(Napi::Env env, const ipvs::Stats& s) {
@@ -58,41 +55,6 @@ Napi::Object statsToJs(Napi::Env env, const ipvs::Stats& s) {
 
 }  // namespace
 
-ipvs::Service serviceFromJs(const Napi::Value& v, const char* field) {
-  Napi::Object o = asObject(v, field);
-  ipvs::Service s;
-  s.family = static_cast<uint16_t>(u32(o, "family", field, AF_INET));
-  if (s.family != AF_INET && s.family != AF_INET6) bad(o.Env(), std::string(field) + ".family", "must be 2 or 10");
-  s.fwmark = u32(o, "fwmark", field);
-  if (s.fwmark == 0) {
-    s.protocol = static_cast<uint16_t>(u32(o, "protocol", field));
-    address(o, s.family, s.addr, field);
-    s.port = static_cast<uint16_t>(u32(o, "port", field));
-  }
-  s.scheduler = str(o, "scheduler");
-  s.pe = str(o, "pe");
-  s.flags = u32(o, "flags", field);
-  s.timeout = u32(o, "timeout", field);
-  s.netmask = u32(o, "netmask", field);
-  return s;
-}
-
-ipvs::Destination destinationFromJs(const Napi::Value& v, const char* field) {
-  Napi::Object o = asObject(v, field);
-  ipvs::Destination d;
-  d.family = static_cast<uint16_t>(u32(o, "family", field, AF_INET));
-  address(o, d.family, d.addr, field);
-  d.port = static_cast<uint16_t>(u32(o, "port", field));
-  d.fwdMethod = u32(o, "fwdMethod", field, IP_VS_CONN_F_DROUTE);
-  d.weight = u32(o, "weight", field, 1);
-  d.upperThreshold = u32(o, "upperThreshold", field);
-  d.lowerThreshold = u32(o, "lowerThreshold", field);
-  d.tunType = static_cast<uint8_t>(u32(o, "tunType", field));
-  d.tunPort = static_cast<uint16_t>(u32(o, "tunPort", field));
-  d.tunFlags = static_cast<uint16_t>(u32(o, "tunFlags", field));
-  return d;
-}
-
 ipvs::Daemon daemonFromJs(const Napi::Value& v, const char* field) {
   Napi::Object o = asObject(v, field);
   ipvs::Daemon d;
@@ -111,24 +73,11 @@ ipvs::Daemon daemonFromJs(const Napi::Value& v, const char* field) {
   return d;
 }
 
-ipvs::Mutation mutationFromJs(const Napi::Value& v) {
+ipvs::Mutation controlFromJs(const Napi::Value& v) {
   Napi::Object o = asObject(v, "op");
   ipvs::Mutation m;
   m.cmd = static_cast<uint8_t>(u32(o, "cmd", "op"));
   switch (m.cmd) {
-    case IPVS_CMD_NEW_SERVICE:
-    case IPVS_CMD_SET_SERVICE:
-    case IPVS_CMD_DEL_SERVICE:
-      m.hasService = true;
-      m.service = serviceFromJs(o.Get("service"), "op.service");
-      break;
-    case IPVS_CMD_NEW_DEST:
-    case IPVS_CMD_SET_DEST:
-    case IPVS_CMD_DEL_DEST:
-      m.hasService = true;
-      m.service = serviceFromJs(o.Get("service"), "op.service");
-      m.dest = destinationFromJs(o.Get("dest"), "op.dest");
-      break;
     case IPVS_CMD_NEW_DAEMON:
     case IPVS_CMD_DEL_DAEMON:
       m.daemon = daemonFromJs(o.Get("daemon"), "op.daemon");
@@ -140,18 +89,32 @@ ipvs::Mutation mutationFromJs(const Napi::Value& v) {
       m.timeouts.udp = u32(t, "udp", "op.timeouts");
       break;
     }
-    case IPVS_CMD_ZERO:
-      if (o.Get("service").IsObject()) {
-        m.hasService = true;
-        m.service = serviceFromJs(o.Get("service"), "op.service");
-      }
-      break;
-    case IPVS_CMD_FLUSH:
-      break;
     default:
-      bad(o.Env(), "op.cmd", ("is not a mutation: " + std::to_string(m.cmd)).c_str());
+      bad(o.Env(), "op.cmd", ("is not a daemon or config command: " + std::to_string(m.cmd)).c_str());
   }
   return m;
+}
+
+std::vector<ipvs::Mutation> mutationsFromRecords(const Napi::Value& recordsValue, const Napi::Value& namesValue) {
+  Napi::Env env = recordsValue.Env();
+  if (!recordsValue.IsTypedArray() || recordsValue.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
+    bad(env, "records", "must be a Uint8Array");
+  }
+  auto bytes = recordsValue.As<Napi::Uint8Array>();
+  if (bytes.ByteLength() % records::kBytes != 0) bad(env, "records", "length is not a whole number of records");
+  if (!namesValue.IsArray()) bad(env, "names", "must be an array of strings");
+  Napi::Array arr = namesValue.As<Napi::Array>();
+  std::vector<std::string> names(arr.Length());
+  for (uint32_t i = 0; i < arr.Length(); ++i) {
+    Napi::Value n = arr.Get(i);
+    if (!n.IsString()) bad(env, "names", "must be an array of strings");
+    names[i] = n.As<Napi::String>().Utf8Value();
+  }
+  try {
+    return records::decode(bytes.Data(), bytes.ByteLength() / records::kBytes, names);
+  } catch (const std::invalid_argument& e) {
+    throw Napi::TypeError::New(env, e.what());
+  }
 }
 
 Napi::Object serviceToJs(Napi::Env env, const ipvs::Service& s) {

@@ -7,11 +7,12 @@
 
 namespace napi_conv {
 
-// Reads a RawService (lib/native.ts); `field` names it in TypeErrors.
-ipvs::Service serviceFromJs(const Napi::Value& v, const char* field);
-ipvs::Destination destinationFromJs(const Napi::Value& v, const char* field);
+// Reads packed records (napi/records.h) and the names they index; throws a
+// TypeError on a malformed record.
+std::vector<ipvs::Mutation> mutationsFromRecords(const Napi::Value& records, const Napi::Value& names);
+// Reads a daemon or timeouts command (RawControl in lib/native.ts).
+ipvs::Mutation controlFromJs(const Napi::Value& v);
 ipvs::Daemon daemonFromJs(const Napi::Value& v, const char* field);
-ipvs::Mutation mutationFromJs(const Napi::Value& v);
 
 Napi::Object serviceToJs(Napi::Env env, const ipvs::Service& s);
 Napi::Object destinationToJs(Napi::Env env, const ipvs::Destination& d);

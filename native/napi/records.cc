@@ -1,0 +1,104 @@
+#include "napi/records.h"
+
+#include <linux/ip_vs.h>
+#include <netinet/in.h>
+
+#include <cstring>
+#include <stdexcept>
+
+namespace records {
+
+namespace {
+
+struct Reader {
+  const uint8_t* base;
+  size_t index;
+  const std::vector<std::string>& names;
+
+  uint32_t word(size_t w) const {
+    uint32_t v;
+    std::memcpy(&v, base + w * 4, 4);
+    return v;
+  }
+  void bytes(size_t w, uint8_t (&out)[16]) const { std::memcpy(out, base + w * 4, 16); }
+  [[noreturn]] void bad(const char* what, uint32_t v) const {
+    throw std::invalid_argument("record " + std::to_string(index) + ": " + what + " " + std::to_string(v));
+  }
+  uint16_t family(size_t w) const {
+    uint32_t f = word(w);
+    if (f != AF_INET && f != AF_INET6) bad("bad address family", f);
+    return static_cast<uint16_t>(f);
+  }
+  uint16_t u16(size_t w, const char* what) const {
+    uint32_t v = word(w);
+    if (v > 0xffff) bad(what, v);
+    return static_cast<uint16_t>(v);
+  }
+  std::string name(size_t w) const {
+    uint32_t i = word(w);
+    if (i == kNoName) return {};
+    if (i >= names.size()) bad("name index out of range", i);
+    return names[i];
+  }
+};
+
+bool hasDestination(uint8_t cmd) {
+  return cmd == IPVS_CMD_NEW_DEST || cmd == IPVS_CMD_SET_DEST || cmd == IPVS_CMD_DEL_DEST;
+}
+
+}  // namespace
+
+std::vector<ipvs::Mutation> decode(const uint8_t* data, size_t count, const std::vector<std::string>& names) {
+  std::vector<ipvs::Mutation> out(count);
+  for (size_t i = 0; i < count; ++i) {
+    Reader r{data + i * kBytes, i, names};
+    ipvs::Mutation& m = out[i];
+    uint32_t cmd = r.word(kCmd);
+    switch (cmd) {
+      case IPVS_CMD_NEW_SERVICE:
+      case IPVS_CMD_SET_SERVICE:
+      case IPVS_CMD_DEL_SERVICE:
+      case IPVS_CMD_NEW_DEST:
+      case IPVS_CMD_SET_DEST:
+      case IPVS_CMD_DEL_DEST:
+      case IPVS_CMD_ZERO:
+      case IPVS_CMD_FLUSH:
+      case IPVS_CMD_GET_SERVICE:  // a key for getService/listDestinations
+        break;
+      default:
+        r.bad("not a service or destination command:", cmd);
+    }
+    m.cmd = static_cast<uint8_t>(cmd);
+    m.hasService = r.word(kSvcFamily) != 0;
+    if (!m.hasService && cmd != IPVS_CMD_FLUSH && cmd != IPVS_CMD_ZERO) r.bad("command without a service:", cmd);
+    if (m.hasService) {
+      ipvs::Service& s = m.service;
+      s.family = r.family(kSvcFamily);
+      s.protocol = r.u16(kSvcProtocol, "bad protocol");
+      r.bytes(kSvcAddr, s.addr.bytes);
+      s.port = r.u16(kSvcPort, "bad port");
+      s.fwmark = r.word(kSvcFwmark);
+      s.scheduler = r.name(kSvcScheduler);
+      s.flags = r.word(kSvcFlags);
+      s.timeout = r.word(kSvcTimeout);
+      s.netmask = r.word(kSvcNetmask);
+      s.pe = r.name(kSvcPe);
+    }
+    if (hasDestination(m.cmd)) {
+      ipvs::Destination& d = m.dest;
+      d.family = r.family(kDestFamily);
+      r.bytes(kDestAddr, d.addr.bytes);
+      d.port = r.u16(kDestPort, "bad destination port");
+      d.fwdMethod = r.word(kDestFwd);
+      d.weight = r.word(kDestWeight);
+      d.upperThreshold = r.word(kDestUpper);
+      d.lowerThreshold = r.word(kDestLower);
+      d.tunType = static_cast<uint8_t>(r.word(kDestTunType));
+      d.tunPort = r.u16(kDestTunPort, "bad tunnel port");
+      d.tunFlags = r.u16(kDestTunFlags, "bad tunnel flags");
+    }
+  }
+  return out;
+}
+
+}  // namespace records

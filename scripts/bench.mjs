@@ -1,0 +1,136 @@
+#!/usr/bin/env node
+// npm run bench: ipvs-ts against ipvsadm in the same kernel boot. Prints, never asserts.
+//
+//   node scripts/bench.mjs [--sizes 1000,10000] [--dests 10] [--no-single]
+//
+// On a host without IPVS it re-runs itself inside User-Mode Linux (scripts/uml.mjs).
+// Every measured run gets a fresh network namespace: IPVS keeps deleted destinations
+// in a per-namespace trash that each add scans for about two minutes, so reusing a
+// namespace after a flush would measure the trash, not the tool.
+import { spawnSync } from 'node:child_process';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { parseArgs } from 'node:util';
+
+import { hostIpvs, runInUml } from './uml.mjs';
+
+const { values: args } = parseArgs({
+  options: {
+    sizes: { type: 'string', default: '1000,10000' },
+    dests: { type: 'string', default: '10' },
+    'no-single': { type: 'boolean', default: false },
+  },
+});
+
+if (process.env.IPVS_UML !== '1' && !hostIpvs().ok) {
+  console.log('bench: the host kernel has no IPVS; running inside User-Mode Linux');
+  process.exit(await runInUml([process.execPath, ...process.argv.slice(1)]));
+}
+
+const { Ipvs } = await import('../dist/index.js');
+
+let nsCounter = 0;
+function sh(cmd, cmdArgs, input) {
+  const r = spawnSync(cmd, cmdArgs, { input, encoding: 'utf8', maxBuffer: 1 << 30 });
+  if (r.status !== 0) throw new Error(`${cmd} ${cmdArgs.join(' ')}: ${r.stderr || r.error}`);
+  return r.stdout;
+}
+
+/** A fresh namespace where every 10.0.0.0/8 destination is routable. */
+function freshNetns() {
+  const name = `ipvsts-bench-${process.pid}-${++nsCounter}`;
+  sh('ip', ['netns', 'add', name]);
+  const inNs = (...a) => sh('ip', ['-n', name, ...a]);
+  inNs('link', 'add', 'd0', 'type', 'dummy');
+  inNs('addr', 'add', '10.255.255.254/8', 'dev', 'd0');
+  inNs('link', 'set', 'd0', 'up');
+  inNs('link', 'set', 'lo', 'up');
+  return name;
+}
+const dropNetns = (name) => sh('ip', ['netns', 'delete', name]);
+
+/** The same table three ways: batch ops, ipvsadm -R rules. */
+function table(services, destsPer) {
+  const ops = [];
+  const rules = [];
+  for (let i = 0; i < services; i++) {
+    const vip = `172.16.${i >> 8}.${i & 255}`;
+    const key = { protocol: 'tcp', address: vip, port: 80 };
+    ops.push({ type: 'addService', service: { ...key, scheduler: 'wlc' } });
+    rules.push(`-A -t ${vip}:80 -s wlc`);
+    for (let j = 0; j < destsPer; j++) {
+      const rip = `10.${(i >> 8) & 255}.${i & 255}.${j + 1}`;
+      ops.push({ type: 'addDestination', service: key, destination: { address: rip, port: 80, weight: j + 1, forwarding: 'route' } });
+      rules.push(`-a -t ${vip}:80 -r ${rip}:80 -g -w ${j + 1}`);
+    }
+  }
+  return { ops, rules: rules.join('\n') + '\n' };
+}
+
+const ms = (ns) => Number(ns) / 1e6;
+const fmt = (x) => x.toFixed(1).padStart(9);
+async function timed(fn) {
+  const t0 = process.hrtime.bigint();
+  const result = await fn();
+  return { ms: ms(process.hrtime.bigint() - t0), result };
+}
+
+async function benchSize(services, destsPer) {
+  const { ops, rules } = table(services, destsPer);
+  const rows = [];
+  console.log(`\n== ${services} services x ${destsPer} destinations (${ops.length} operations) ==`);
+
+  // batch(): pipelined on one socket; the event loop is watched meanwhile.
+  let ns = freshNetns();
+  let ipvs = await Ipvs.open({ netns: ns });
+  const delay = monitorEventLoopDelay({ resolution: 1 });
+  delay.enable();
+  const batch = await timed(() => ipvs.batch(ops));
+  delay.disable();
+  const failed = batch.result.filter((r) => !r.ok).length;
+  if (failed) console.log(`  ! batch: ${failed} operations failed, first: ${batch.result.find((r) => !r.ok).error.message}`);
+  const stallMs = delay.max / 1e6;
+  rows.push(['ipvs-ts batch()', batch.ms]);
+
+  // snapshot() vs ipvsadm -Ln --stats, on the table batch() just built.
+  const snap = await timed(() => ipvs.snapshot());
+  const dests = snap.result.reduce((n, s) => n + s.destinations.length, 0);
+  const listing = await timed(() => sh('ip', ['netns', 'exec', ns, 'ipvsadm', '-Ln', '--stats']));
+  ipvs.close();
+  dropNetns(ns);
+
+  // ipvsadm -R of the same rules.
+  ns = freshNetns();
+  const restore = await timed(() => sh('ip', ['netns', 'exec', ns, 'ipvsadm', '-R'], rules));
+  dropNetns(ns);
+  rows.push(['ipvsadm -R', restore.ms]);
+
+  // Awaited single calls, one request per round trip.
+  let single;
+  if (!args['no-single']) {
+    ns = freshNetns();
+    ipvs = await Ipvs.open({ netns: ns });
+    single = await timed(async () => {
+      for (const op of ops) {
+        if (op.type === 'addService') await ipvs.addService(op.service);
+        else await ipvs.addDestination(op.service, op.destination);
+      }
+    });
+    ipvs.close();
+    dropNetns(ns);
+    rows.push(['ipvs-ts awaited single calls', single.ms]);
+  }
+
+  console.log(`  create                         ms     vs ipvsadm -R`);
+  for (const [name, t] of rows) console.log(`  ${name.padEnd(28)}${fmt(t)}   ${(restore.ms / t).toFixed(1).padStart(6)}x`);
+  console.log(`  read (${snap.result.length} services, ${dests} destinations)`);
+  console.log(`  ${'ipvs-ts snapshot()'.padEnd(28)}${fmt(snap.ms)}   ${(listing.ms / snap.ms).toFixed(1).padStart(6)}x faster than ipvsadm -Ln --stats`);
+  console.log(`  ${'ipvsadm -Ln --stats'.padEnd(28)}${fmt(listing.ms)}`);
+  console.log(`  event loop worst stall during batch(): ${stallMs.toFixed(1)} ms`);
+  console.log(`  peak RSS so far: ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MiB`);
+}
+
+const probe = await Ipvs.open();
+const { version } = await probe.info();
+probe.close();
+console.log(`ipvs-ts bench — IPVS ${version}, kernel ${sh('uname', ['-r']).trim()}, node ${process.version}${process.env.IPVS_UML === '1' ? ' (User-Mode Linux)' : ''}`);
+for (const size of args.sizes.split(',').map(Number)) await benchSize(size, Number(args.dests));
