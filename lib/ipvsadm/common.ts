@@ -373,11 +373,6 @@ export const defaultNameResolver: NameResolver = {
   service: serviceNameFromEtc,
 };
 
-/** Clears the `/etc/services` cache (tests). */
-export function resetEtcServicesCache(): void {
-  etcCache = undefined;
-}
-
 /**
  * ipvsadm's `addrport_to_anyname`: `addr:port`, IPv6 in brackets, names when a
  * resolver is given; cut to the 59 characters of its buffer.
