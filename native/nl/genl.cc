@@ -18,8 +18,10 @@ size_t beginGenl(Writer& w, uint16_t family, uint8_t cmd, uint8_t version, uint1
 }
 
 GenlPayload genlPayload(const nlmsghdr& h) {
+  // Checked before subtracting: an nlmsg_len below the header would wrap to a
+  // ~4 GiB payload. forEachMessage never passes one; other callers might.
+  if (h.nlmsg_len < NLMSG_HDRLEN + GENL_HDRLEN) throw ParseError("generic netlink message without its header");
   size_t len = h.nlmsg_len - NLMSG_HDRLEN;
-  if (len < GENL_HDRLEN) throw ParseError("generic netlink message without its header");
   const auto* p = reinterpret_cast<const uint8_t*>(&h) + NLMSG_HDRLEN;
   genlmsghdr g;
   std::memcpy(&g, p, sizeof g);

@@ -25,10 +25,15 @@ namespace {
 constexpr size_t kReceiveBufferSize = 64 * 1024;
 // Capped ACKs are 36 bytes, with an extended-ACK message a few hundred.
 constexpr size_t kAckSlotSize = 2048;
-constexpr size_t kAckSlots = 128;
+constexpr size_t kMaxSlots = 128;
+// A dump's last data datagram and its NLMSG_DONE: the kernel queues DONE while
+// the first is being read, so one recvmmsg() takes both.
+constexpr size_t kDumpSlots = 2;
 // Room for the ACKs of a pipelined window (each skb costs ~1 KiB of truesize).
 constexpr int kReceiveSocketBuffer = 8 * 1024 * 1024;
 constexpr int kSendSocketBuffer = 4 * 1024 * 1024;
+// The kernel's MAX_ERRNO: error codes are 1..4095.
+constexpr int kMaxErrno = 4095;
 
 void setBuffer(int fd, int forceOpt, int opt, int size) {
   // SO_*BUFFORCE passes the rmem_max/wmem_max ceiling but needs CAP_NET_ADMIN.
@@ -118,18 +123,17 @@ size_t Socket::receive() {
   }
 }
 
-size_t Socket::receiveMany(size_t max) {
-  if (max > kAckSlots) max = kAckSlots;
-  if (batchBuf_.empty()) {
-    batchBuf_.resize(kAckSlots * kAckSlotSize);
-    batchLens_.resize(kAckSlots);
-  }
-  mmsghdr msgs[kAckSlots];
-  iovec iovs[kAckSlots];
-  sockaddr_nl froms[kAckSlots];
+size_t Socket::receiveMany(size_t max, size_t slotSize) {
+  if (max > kMaxSlots) max = kMaxSlots;
+  if (batchBuf_.size() < max * slotSize) batchBuf_.resize(max * slotSize);
+  if (batchLens_.size() < max) batchLens_.resize(max);
+  slotSize_ = slotSize;
+  mmsghdr msgs[kMaxSlots];
+  iovec iovs[kMaxSlots];
+  sockaddr_nl froms[kMaxSlots];
   std::memset(msgs, 0, sizeof(mmsghdr) * max);
   for (size_t i = 0; i < max; ++i) {
-    iovs[i] = {batchBuf_.data() + i * kAckSlotSize, kAckSlotSize};
+    iovs[i] = {batchBuf_.data() + i * slotSize, slotSize};
     froms[i] = sockaddr_nl{};
     msgs[i].msg_hdr.msg_name = &froms[i];
     msgs[i].msg_hdr.msg_namelen = sizeof(sockaddr_nl);
@@ -137,19 +141,17 @@ size_t Socket::receiveMany(size_t max) {
     msgs[i].msg_hdr.msg_iovlen = 1;
   }
   for (;;) {
-    // MSG_WAITFORONE: block for the first ACK, then take what is queued.
+    // MSG_WAITFORONE: block for the first datagram, then take what is queued.
     int n = ::recvmmsg(fd_, msgs, static_cast<unsigned>(max), MSG_WAITFORONE, nullptr);
     if (n < 0) {
       if (errno == EINTR) continue;
       if (errno == ENOBUFS) {
-        throw Error(ENOBUFS, "netlink receive buffer overrun: the kernel dropped acknowledgements");
+        throw Error(ENOBUFS, "netlink receive buffer overrun: the kernel dropped replies");
       }
       throwErrno("recvmmsg(netlink)");
     }
     for (int i = 0; i < n; ++i) {
-      if (msgs[i].msg_hdr.msg_flags & MSG_TRUNC) {
-        throw Error(EMSGSIZE, "netlink acknowledgement larger than its receive slot");
-      }
+      if (msgs[i].msg_hdr.msg_flags & MSG_TRUNC) throw Error(EMSGSIZE, "netlink reply larger than its receive slot");
       bool kernel = fromKernel(froms[i], msgs[i].msg_hdr.msg_namelen);
       batchLens_[i] = kernel ? msgs[i].msg_len : 0;  // foreign senders read as empty
     }
@@ -158,6 +160,16 @@ size_t Socket::receiveMany(size_t max) {
 }
 
 void forEachMessage(const uint8_t* data, size_t len, const std::function<bool(const nlmsghdr&)>& fn) {
+  // Headers are handed out by reference, which is undefined behaviour unless
+  // they are 4-byte aligned (UBSan: "reference binding to misaligned
+  // address"). Receive buffers always are; bytes from anywhere else (a fuzzer,
+  // a test) are walked in an aligned copy. Messages inside stay aligned
+  // because each starts NLMSG_ALIGN'ed after the previous one.
+  std::vector<uint8_t> aligned;
+  if (reinterpret_cast<uintptr_t>(data) % alignof(nlmsghdr) != 0) {
+    aligned.assign(data, data + len);
+    data = aligned.data();
+  }
   while (len > 0) {
     if (len < NLMSG_HDRLEN) throw ParseError("truncated netlink message header: " + std::to_string(len) + " bytes");
     const auto& h = *reinterpret_cast<const nlmsghdr*>(data);
@@ -166,7 +178,8 @@ void forEachMessage(const uint8_t* data, size_t len, const std::function<bool(co
                        " left");
     }
     if (!fn(h)) return;
-    size_t step = NLMSG_ALIGN(h.nlmsg_len);
+    // In size_t: NLMSG_ALIGN works in 32 bits, where 0xfffffffd rounds up to 0.
+    size_t step = align(h.nlmsg_len);
     if (step > len) step = len;
     data += step;
     len -= step;
@@ -174,11 +187,18 @@ void forEachMessage(const uint8_t* data, size_t len, const std::function<bool(co
 }
 
 Ack parseAck(const nlmsghdr& h) {
+  // Checked before subtracting: an nlmsg_len below the header would wrap to a
+  // ~4 GiB payload. forEachMessage never passes one; other callers might.
+  if (h.nlmsg_len < NLMSG_HDRLEN + sizeof(int)) throw ParseError("truncated netlink error message");
   const auto* payload = reinterpret_cast<const uint8_t*>(&h) + NLMSG_HDRLEN;
   size_t len = h.nlmsg_len - NLMSG_HDRLEN;
-  if (len < sizeof(int)) throw ParseError("truncated netlink error message");
   nlmsgerr err{};
   std::memcpy(&err, payload, len < sizeof err ? len : sizeof err);
+  // The kernel sends 0 or -errno (at most 4095, MAX_ERRNO). Anything else is
+  // garbage, and negating INT_MIN would be undefined behaviour.
+  if (err.error > 0 || err.error < -kMaxErrno) {
+    throw ParseError("netlink error code " + std::to_string(err.error) + " out of range");
+  }
   Ack ack;
   ack.error = -err.error;
   if (!(h.nlmsg_flags & NLM_F_ACK_TLVS) || len < sizeof err) return ack;
@@ -236,30 +256,33 @@ void Socket::dump(const std::function<std::vector<uint8_t>(uint32_t seq)>& build
     send(build(seq));
     bool done = false;
     bool interrupted = false;
+    auto onMessage = [&](const nlmsghdr& h) {
+      if (h.nlmsg_pid != portId_ || h.nlmsg_seq != seq) return true;
+      if (h.nlmsg_flags & NLM_F_DUMP_INTR) interrupted = true;
+      if (h.nlmsg_type == NLMSG_DONE) {
+        // DONE carries the dump's final status as an int.
+        int status = 0;
+        if (h.nlmsg_len >= NLMSG_HDRLEN + sizeof status) {
+          std::memcpy(&status, reinterpret_cast<const uint8_t*>(&h) + NLMSG_HDRLEN, sizeof status);
+        }
+        // As in parseAck: -INT_MIN would be undefined behaviour.
+        if (status < -kMaxErrno) throw ParseError("netlink dump status " + std::to_string(status) + " out of range");
+        if (status < 0) throwAck(Ack{-status, {}});
+        done = true;
+        return false;
+      }
+      if (h.nlmsg_type == NLMSG_ERROR) {
+        Ack ack = parseAck(h);
+        if (ack.error != 0) throwAck(ack);
+        done = true;
+        return false;
+      }
+      if (h.nlmsg_type >= NLMSG_MIN_TYPE) onData(h);
+      return true;
+    };
     while (!done) {
-      size_t n = receive();
-      forEachMessage(buf_.data(), n, [&](const nlmsghdr& h) {
-        if (h.nlmsg_pid != portId_ || h.nlmsg_seq != seq) return true;
-        if (h.nlmsg_flags & NLM_F_DUMP_INTR) interrupted = true;
-        if (h.nlmsg_type == NLMSG_DONE) {
-          // DONE carries the dump's final status as an int.
-          int status = 0;
-          if (h.nlmsg_len >= NLMSG_HDRLEN + sizeof status) {
-            std::memcpy(&status, reinterpret_cast<const uint8_t*>(&h) + NLMSG_HDRLEN, sizeof status);
-          }
-          if (status < 0) throwAck(Ack{-status, {}});
-          done = true;
-          return false;
-        }
-        if (h.nlmsg_type == NLMSG_ERROR) {
-          Ack ack = parseAck(h);
-          if (ack.error != 0) throwAck(ack);
-          done = true;
-          return false;
-        }
-        if (h.nlmsg_type >= NLMSG_MIN_TYPE) onData(h);
-        return true;
-      });
+      size_t datagrams = receiveMany(kDumpSlots, kReceiveBufferSize);
+      for (size_t d = 0; d < datagrams && !done; ++d) forEachMessage(slot(d), batchLens_[d], onMessage);
     }
     if (!interrupted) return;
     if (attempt >= retries) {
@@ -275,9 +298,9 @@ std::vector<Ack> Socket::pipeline(const std::vector<uint8_t>& msgs, uint32_t fir
   send(msgs);
   size_t received = 0;
   while (received < count) {
-    size_t datagrams = receiveMany(count - received);
+    size_t datagrams = receiveMany(count - received, kAckSlotSize);
     for (size_t d = 0; d < datagrams; ++d) {
-      forEachMessage(batchBuf_.data() + d * kAckSlotSize, batchLens_[d], [&](const nlmsghdr& h) {
+      forEachMessage(slot(d), batchLens_[d], [&](const nlmsghdr& h) {
         uint32_t index = h.nlmsg_seq - firstSeq;  // unsigned: wraps cleanly
         if (h.nlmsg_pid != portId_ || index >= count || h.nlmsg_type != NLMSG_ERROR) return true;
         if (!seen[index]) {

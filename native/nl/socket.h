@@ -77,16 +77,19 @@ class Socket {
  private:
   // Reads one datagram (blocking) into buf_ and returns its length.
   size_t receive();
-  // Reads up to `max` datagrams; blocks for the first only.
-  size_t receiveMany(size_t max);
+  // Reads up to `max` datagrams into slots of `slotSize` bytes (see slot());
+  // blocks for the first only.
+  size_t receiveMany(size_t max, size_t slotSize);
+  const uint8_t* slot(size_t i) const { return batchBuf_.data() + i * slotSize_; }
 
   int fd_ = -1;
   uint32_t portId_ = 0;
   uint32_t seq_ = 0;
   std::vector<uint8_t> buf_;
-  // Slots for receiveMany(): acks are tiny, so many fit in one read.
+  // Slots for receiveMany(): many tiny ACKs, or a dump's data and its DONE.
   std::vector<uint8_t> batchBuf_;
   std::vector<size_t> batchLens_;
+  size_t slotSize_ = 0;
 };
 
 // Parses an NLMSG_ERROR message (header followed by nlmsg_len - 16 bytes that
