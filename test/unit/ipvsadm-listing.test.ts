@@ -46,6 +46,11 @@ describe('formatListing against real ipvsadm 1.31 output', () => {
     expect(formatListing(table.info, table.services, { numeric: false })).toBe(golden('list'));
   });
 
+  it('the captured counters include one big enough for K scaling', () => {
+    expect(golden('stats')).toMatch(/ \d+K /);
+    expect(golden('stats-exact')).not.toMatch(/\d[KMGT] /);
+  });
+
   it('the fixture table exercises the sort quirks (kernel order differs from the sorted one)', () => {
     expect(golden('list-n')).not.toBe(golden('list-n-nosort'));
   });
