@@ -41,8 +41,8 @@ import {
   TUN_GRE,
   TUN_GUE,
   TUN_IPIP,
-} from './native.js';
-import type { RawDaemon, RawDestination, RawService, RawStats } from './native.js';
+} from './kernel.js';
+import type { RawDaemon } from './native.js';
 import type {
   Daemon,
   DaemonSpec,
@@ -299,11 +299,15 @@ export function serviceKeyId(key: ServiceKey): string {
 // ---------------------------------------------------------------------------
 // Enumerations
 
-const PROTOCOL_NUMBER: Record<Protocol, number> = { tcp: IPPROTO_TCP, udp: IPPROTO_UDP, sctp: IPPROTO_SCTP };
+/** @internal */
+export const PROTOCOL_NUMBER: Record<Protocol, number> = { tcp: IPPROTO_TCP, udp: IPPROTO_UDP, sctp: IPPROTO_SCTP };
 const FAMILY_NUMBER: Record<Family, number> = { inet: AF_INET, inet6: AF_INET6 };
-const FORWARDING_NUMBER: Record<Forwarding, number> = { masq: FWD_MASQ, tunnel: FWD_TUNNEL, route: FWD_DROUTE };
-const TUNNEL_TYPE_NUMBER: Record<TunnelOptions['type'], number> = { ipip: TUN_IPIP, gue: TUN_GUE, gre: TUN_GRE };
-const CHECKSUM_NUMBER: Record<NonNullable<TunnelOptions['checksum']>, number> = {
+/** @internal */
+export const FORWARDING_NUMBER: Record<Forwarding, number> = { masq: FWD_MASQ, tunnel: FWD_TUNNEL, route: FWD_DROUTE };
+/** @internal */
+export const TUNNEL_TYPE_NUMBER: Record<TunnelOptions['type'], number> = { ipip: TUN_IPIP, gue: TUN_GUE, gre: TUN_GRE };
+/** @internal */
+export const CHECKSUM_NUMBER: Record<NonNullable<TunnelOptions['checksum']>, number> = {
   nocsum: TUN_F_NOCSUM,
   csum: TUN_F_CSUM,
   remcsum: TUN_F_REMCSUM,
@@ -365,136 +369,6 @@ export function serviceKeyFamily(key: ServiceKey): Family {
   return addressFamily(key.address) === 'inet6' ? 'inet6' : 'inet';
 }
 
-/**
- * A service key in kernel terms, for commands that only name a service (get,
- * delete, zero, destination commands). Fwmark keys carry protocol TCP, as
- * `ipvsadm` sends (the kernel ignores it). The non-key fields hold neutral
- * values (no scheduler, no flags, all-ones netmask).
- */
-export function serviceKeyToRaw(key: ServiceKey): RawService {
-  return keyToRaw(key, '', 0, 0, undefined);
-}
-
-/** One object literal with every field, so all raw services share a shape. */
-function keyToRaw(key: ServiceKey, scheduler: string, flags: number, timeout: number, netmask: number | undefined): RawService {
-  const family = serviceKeyFamily(key);
-  const mask = netmask ?? (family === 'inet6' ? DEFAULT_NETMASK_V6 : DEFAULT_NETMASK_V4);
-  if ('fwmark' in key) {
-    return {
-      family: FAMILY_NUMBER[family],
-      protocol: IPPROTO_TCP,
-      port: 0,
-      fwmark: key.fwmark,
-      scheduler,
-      flags,
-      timeout,
-      netmask: mask,
-    };
-  }
-  return {
-    family: FAMILY_NUMBER[family],
-    protocol: PROTOCOL_NUMBER[key.protocol],
-    address: key.address,
-    port: key.port,
-    fwmark: 0,
-    scheduler,
-    flags,
-    timeout,
-    netmask: mask,
-  };
-}
-
-/**
- * A whole service spec in kernel terms, for add and update. Defaults:
- * scheduler `'wlc'`; no persistence → flags without PERSISTENT, timeout 0;
- * netmask all ones (IPv4 `0xffffffff`, IPv6 128) unless persistence gives one —
- * sent for non-persistent services too, as `ipvsadm` does (the kernel refuses
- * an IPv6 prefix outside 1–128 even then); no persistence engine → `pe` absent,
- * which clears one on update. An update replaces every setting, so an absent
- * scheduler means `'wlc'` there too.
- */
-export function serviceSpecToRaw(spec: ServiceSpec): RawService {
-  let flags = 0;
-  let timeout = 0;
-  let netmask: number | undefined;
-  const p = spec.persistence;
-  if (p) {
-    flags |= SVC_F_PERSISTENT;
-    timeout = p.timeout;
-    if (typeof p.netmask === 'string') netmask = ipv4ToNumber(p.netmask);
-    else if (typeof p.netmask === 'number') netmask = p.netmask;
-  }
-  if (spec.onePacket) flags |= SVC_F_ONEPACKET;
-  if (spec.schedulerFlags) flags |= schedulerFlagsToRaw(spec.schedulerFlags);
-  const raw = keyToRaw(spec, spec.scheduler ?? DEFAULT_SCHEDULER, flags, timeout, netmask);
-  if (spec.persistenceEngine) raw.pe = spec.persistenceEngine;
-  return raw;
-}
-
-const ZERO_RAW_STATS: RawStats = {
-  conns: 0n,
-  inPkts: 0n,
-  outPkts: 0n,
-  inBytes: 0n,
-  outBytes: 0n,
-  cps: 0,
-  inPps: 0,
-  outPps: 0,
-  inBps: 0,
-  outBps: 0,
-};
-
-/** Counters of a kernel stats record (all zero when absent). */
-export function rawToStats(raw: RawStats | undefined): Stats {
-  const s = raw ?? ZERO_RAW_STATS;
-  return { conns: s.conns, inPkts: s.inPkts, outPkts: s.outPkts, inBytes: s.inBytes, outBytes: s.outBytes };
-}
-
-/** Rates of a kernel stats record (all zero when absent). */
-export function rawToRates(raw: RawStats | undefined): Rates {
-  const s = raw ?? ZERO_RAW_STATS;
-  return { cps: s.cps, inPps: s.inPps, outPps: s.outPps, inBps: s.inBps, outBps: s.outBps };
-}
-
-/**
- * A service read from the kernel, in public terms. HASHED is stripped;
- * `persistence` appears only with the PERSISTENT flag (netmask dotted for IPv4,
- * a prefix length for IPv6); `onePacket` only when on; `schedulerFlags` only
- * when some are set, named for the scheduler in use (see
- * {@link schedulerFlagNames}) in SCHED1..3 order; `persistenceEngine` only when
- * the kernel names `'sip'`. Throws on a family or protocol the public types
- * cannot express.
- */
-export function rawToService(raw: RawService): Service {
-  const family = rawToFamily(raw.family);
-  // Built by assignment in display order (identity, settings, counters): it
-  // runs for every service of a snapshot, and conditional spreads are slow.
-  const svc = (
-    raw.fwmark !== 0
-      ? { fwmark: raw.fwmark, family }
-      : { protocol: rawToProtocol(raw.protocol), address: canonicalFromKernel(raw.address ?? ''), port: raw.port, family }
-  ) as Service;
-  svc.scheduler = raw.scheduler;
-  const flags = raw.flags & ~SVC_F_HASHED;
-  if (flags & SVC_F_PERSISTENT) {
-    const netmask = family === 'inet6' ? raw.netmask : numberToIPv4(raw.netmask >>> 0);
-    svc.persistence = { timeout: raw.timeout, netmask };
-  }
-  if (flags & SVC_F_ONEPACKET) svc.onePacket = true;
-  if (flags & (SVC_F_SCHED1 | SVC_F_SCHED2 | SVC_F_SCHED3)) {
-    const names = schedulerFlagNames(raw.scheduler);
-    const schedulerFlags: SchedulerFlag[] = [];
-    if (flags & SVC_F_SCHED1) schedulerFlags.push(names[0]);
-    if (flags & SVC_F_SCHED2) schedulerFlags.push(names[1]);
-    if (flags & SVC_F_SCHED3) schedulerFlags.push(names[2]);
-    svc.schedulerFlags = schedulerFlags;
-  }
-  if (raw.pe === 'sip') svc.persistenceEngine = 'sip';
-  svc.stats = rawToStats(raw.stats);
-  svc.rates = rawToRates(raw.stats);
-  return svc;
-}
-
 // ---------------------------------------------------------------------------
 // Destinations
 
@@ -507,50 +381,8 @@ export function destinationPort(port: number | undefined, serviceKey: ServiceKey
   return 'fwmark' in serviceKey ? 0 : serviceKey.port;
 }
 
-/**
- * A destination key (address and port) in kernel terms, for delete. Forwarding
- * and weights hold neutral values; the family is the address's.
- */
-export function destinationKeyToRaw(key: { address: string; port?: number }, serviceKey: ServiceKey): RawDestination {
-  return {
-    address: key.address,
-    family: FAMILY_NUMBER[addressFamily(key.address) ?? serviceKeyFamily(serviceKey)],
-    port: destinationPort(key.port, serviceKey),
-    fwdMethod: FWD_DROUTE,
-    weight: 0,
-    upperThreshold: 0,
-    lowerThreshold: 0,
-  };
-}
-
-/**
- * A destination spec in kernel terms, for add and update. Defaults: port the
- * service's (0 for fwmark services); forwarding `'route'` (FWD_DROUTE); weight
- * 1; thresholds 0. Tunnel forwarding always carries tunnel attributes — type
- * `ipip` unless given, port 0 unless given, checksum NOCSUM unless given;
- * other forwarding carries none (the kernel then holds zeros).
- */
-export function destinationSpecToRaw(spec: DestinationSpec, serviceKey: ServiceKey): RawDestination {
-  const forwarding = spec.forwarding ?? 'route';
-  const raw: RawDestination = {
-    address: spec.address,
-    family: FAMILY_NUMBER[addressFamily(spec.address) ?? serviceKeyFamily(serviceKey)],
-    port: destinationPort(spec.port, serviceKey),
-    fwdMethod: FORWARDING_NUMBER[forwarding],
-    weight: spec.weight ?? DEFAULT_WEIGHT,
-    upperThreshold: spec.upperThreshold ?? 0,
-    lowerThreshold: spec.lowerThreshold ?? 0,
-  };
-  if (forwarding === 'tunnel') {
-    const t = spec.tunnel;
-    raw.tunType = TUNNEL_TYPE_NUMBER[t?.type ?? 'ipip'];
-    raw.tunPort = t?.port ?? 0;
-    raw.tunFlags = CHECKSUM_NUMBER[t?.checksum ?? 'nocsum'];
-  }
-  return raw;
-}
-
-function rawToForwarding(fwd: number): Forwarding | 'local' {
+/** @internal */
+export function rawToForwarding(fwd: number): Forwarding | 'local' {
   switch (fwd & 0x7) {
     case FWD_MASQ:
       return 'masq';
@@ -565,52 +397,20 @@ function rawToForwarding(fwd: number): Forwarding | 'local' {
   }
 }
 
-function rawToTunnelType(t: number): TunnelOptions['type'] | undefined {
+/** @internal */
+export function rawToTunnelType(t: number): TunnelOptions['type'] | undefined {
   if (t === TUN_IPIP) return 'ipip';
   if (t === TUN_GUE) return 'gue';
   if (t === TUN_GRE) return 'gre';
   return undefined;
 }
 
-function rawToChecksum(flags: number): NonNullable<TunnelOptions['checksum']> {
+/** @internal */
+export function rawToChecksum(flags: number): NonNullable<TunnelOptions['checksum']> {
   // The flags are bits; REMCSUM wins over CSUM should a tool set both.
   if (flags & TUN_F_REMCSUM) return 'remcsum';
   if (flags & TUN_F_CSUM) return 'csum';
   return 'nocsum';
-}
-
-/**
- * A destination read from the kernel, in public terms. The family falls back to
- * the service's when the kernel omitted it (before 3.18); `forwarding` reads
- * `'local'` for FWD_LOCALNODE; `tunnel` is present only for tunnel forwarding
- * when the kernel reported a known tunnel type (5.2 on); connection counts and
- * stats read 0 when absent.
- */
-export function rawToDestination(raw: RawDestination, serviceFamily: Family | number): Destination {
-  const forwarding = rawToForwarding(raw.fwdMethod);
-  let family: Family;
-  if (raw.family) family = rawToFamily(raw.family);
-  else family = typeof serviceFamily === 'number' ? rawToFamily(serviceFamily) : serviceFamily;
-  // Built by assignment in display order; it runs for every destination of a snapshot.
-  const dest = {
-    address: canonicalFromKernel(raw.address),
-    family,
-    port: raw.port,
-    forwarding,
-    weight: raw.weight,
-    upperThreshold: raw.upperThreshold,
-    lowerThreshold: raw.lowerThreshold,
-  } as Destination;
-  if (forwarding === 'tunnel' && raw.tunType !== undefined) {
-    const type = rawToTunnelType(raw.tunType);
-    if (type) dest.tunnel = { type, port: raw.tunPort ?? 0, checksum: rawToChecksum(raw.tunFlags ?? 0) };
-  }
-  dest.activeConnections = raw.activeConns ?? 0;
-  dest.inactiveConnections = raw.inactConns ?? 0;
-  dest.persistentConnections = raw.persistConns ?? 0;
-  dest.stats = rawToStats(raw.stats);
-  dest.rates = rawToRates(raw.stats);
-  return dest;
 }
 
 // ---------------------------------------------------------------------------

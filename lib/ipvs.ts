@@ -11,13 +11,9 @@ import {
   describeDestination,
   describeServiceKey,
   destinationPort,
-  familyToRaw,
   rawToDaemon,
-  rawToDestination,
   rawToInfo,
-  rawToService,
   rawToTimeouts,
-  serviceKeyFamily,
   timeoutsToRaw,
 } from './convert.js';
 import { IpvsError, errnoText } from './errors.js';
@@ -34,8 +30,8 @@ import {
   CMD_SET_DEST,
   CMD_SET_SERVICE,
   CMD_ZERO,
-  native,
-} from './native.js';
+} from './kernel.js';
+import { native } from './native.js';
 import type { NativeHandle, RawControl, RawFailure } from './native.js';
 import { resolveNetnsPath } from './netns-path.js';
 import type {
@@ -63,7 +59,7 @@ import {
   validateServiceSpec,
   validateTimeouts,
 } from './validate.js';
-import { RecordWriter } from './wire.js';
+import { RecordWriter, decodeDestinations, decodeServices, decodeSnapshot } from './wire.js';
 
 native.setErrorClass(IpvsError);
 
@@ -284,14 +280,14 @@ export class Ipvs implements AsyncDisposable {
 
   /** Every virtual service with its counters, in the kernel's order. */
   async listServices(): Promise<Service[]> {
-    return (await native.listServices(this.#h('listServices'))).map(rawToService);
+    return decodeServices(await native.listServices(this.#h('listServices')));
   }
 
   /** One service, or `undefined` when the kernel has no such service. */
   async getService(key: ServiceKey): Promise<Service | undefined> {
     validateServiceKey(key);
-    const raw = await native.getService(this.#h('getService'), ...this.#keyRecord(key));
-    return raw ? rawToService(raw) : undefined;
+    const reply = await native.getService(this.#h('getService'), ...this.#keyRecord(key));
+    return reply ? decodeServices(reply)[0] : undefined;
   }
 
   /** Creates a virtual service. Rejects with `EEXIST` when it exists. */
@@ -319,10 +315,8 @@ export class Ipvs implements AsyncDisposable {
   /** The destinations (real servers) of a service. Rejects with `ESRCH` when the service is missing. */
   async listDestinations(key: ServiceKey): Promise<Destination[]> {
     validateServiceKey(key);
-    const family = familyToRaw(serviceKeyFamily(key));
     try {
-      const dests = await native.listDests(this.#h('listDestinations'), ...this.#keyRecord(key));
-      return dests.map((d) => rawToDestination(d, family));
+      return decodeDestinations(await native.listDests(this.#h('listDestinations'), ...this.#keyRecord(key)));
     } catch (e) {
       if (e instanceof IpvsError && e.code === 'ESRCH') {
         throw new IpvsError(`no such service ${describeServiceKey(key)} (ESRCH)`, {
@@ -365,11 +359,7 @@ export class Ipvs implements AsyncDisposable {
 
   /** The whole table, every service with its destinations, in one pass. */
   async snapshot(): Promise<ServiceWithDestinations[]> {
-    const raw = await native.snapshot(this.#h('snapshot'));
-    return raw.map((s) => {
-      const { dests, ...svc } = s;
-      return { ...rawToService(svc), destinations: dests.map((d) => rawToDestination(d, s.family)) };
-    });
+    return decodeSnapshot(await native.snapshot(this.#h('snapshot')));
   }
 
   /** Deletes every service and destination (`ipvsadm -C`). */

@@ -1,111 +1,15 @@
 /**
- * The native addon's surface, typed. Everything here speaks the kernel's own
- * vocabulary (numeric families, protocol numbers, flag bits); `lib/convert.ts`
- * maps it to and from the public types. Internal: not exported from the
- * package entry point.
+ * The native addon's surface, typed, and its loader. Everything here speaks
+ * the kernel's own vocabulary (numeric families, flag bits; constants in
+ * `lib/kernel.ts`); services and destinations travel as packed records
+ * (`lib/wire.ts`). Internal: not exported from the package entry point.
  *
  * @internal
  * @module
  */
 import { createRequire } from 'node:module';
 
-/** AF_INET / AF_INET6 as the kernel numbers them. */
-export const AF_INET = 2;
-export const AF_INET6 = 10;
-
-/** IP protocol numbers for services. */
-export const IPPROTO_TCP = 6;
-export const IPPROTO_UDP = 17;
-export const IPPROTO_SCTP = 132;
-
-/** `IP_VS_SVC_F_*` service flags. */
-export const SVC_F_PERSISTENT = 0x1;
-export const SVC_F_HASHED = 0x2;
-export const SVC_F_ONEPACKET = 0x4;
-export const SVC_F_SCHED1 = 0x8;
-export const SVC_F_SCHED2 = 0x10;
-export const SVC_F_SCHED3 = 0x20;
-
-/** `IP_VS_CONN_F_*` forwarding methods (low 3 bits of the destination's conn flags). */
-export const FWD_MASQ = 0;
-export const FWD_LOCALNODE = 1;
-export const FWD_TUNNEL = 2;
-export const FWD_DROUTE = 3;
-
-/** `IP_VS_CONN_F_TUNNEL_TYPE_*`. */
-export const TUN_IPIP = 0;
-export const TUN_GUE = 1;
-export const TUN_GRE = 2;
-
-/** `IP_VS_TUNNEL_ENCAP_FLAG_*`. */
-export const TUN_F_NOCSUM = 0;
-export const TUN_F_CSUM = 1;
-export const TUN_F_REMCSUM = 2;
-
-/** `IP_VS_STATE_*` daemon roles. */
-export const DAEMON_MASTER = 1;
-export const DAEMON_BACKUP = 2;
-
-/** `IP_VS_SCHEDNAME_MAXLEN` and friends include the terminating NUL. */
-export const SCHEDNAME_MAXLEN = 16;
-export const PENAME_MAXLEN = 16;
-export const IFNAME_MAXLEN = 16;
-
-/** Counters and rates of one service or destination. */
-export interface RawStats {
-  conns: bigint;
-  inPkts: bigint;
-  outPkts: bigint;
-  inBytes: bigint;
-  outBytes: bigint;
-  cps: number;
-  inPps: number;
-  outPps: number;
-  inBps: number;
-  outBps: number;
-}
-
-/**
- * A service in kernel terms. For keys only `family`, `protocol`, `address`,
- * `port` and `fwmark` matter; `address` is absent for fwmark services.
- */
-export interface RawService {
-  family: number;
-  protocol: number;
-  address?: string;
-  port: number;
-  fwmark: number;
-  scheduler: string;
-  /** `IP_VS_SVC_F_*` without HASHED. */
-  flags: number;
-  /** Persistence timeout in seconds. */
-  timeout: number;
-  /** IPv4: the mask as an unsigned host-order number; IPv6: prefix length. */
-  netmask: number;
-  pe?: string;
-  /** Present on services read from the kernel. */
-  stats?: RawStats;
-}
-
-/** A destination in kernel terms. */
-export interface RawDestination {
-  address: string;
-  family: number;
-  port: number;
-  fwdMethod: number;
-  weight: number;
-  upperThreshold: number;
-  lowerThreshold: number;
-  /** Absent when the kernel does not report tunnel attributes. */
-  tunType?: number;
-  tunPort?: number;
-  tunFlags?: number;
-  /** Present on destinations read from the kernel. */
-  activeConns?: number;
-  inactConns?: number;
-  persistConns?: number;
-  stats?: RawStats;
-}
+import type { Reply } from './wire.js';
 
 /** A sync daemon in kernel terms. */
 export interface RawDaemon {
@@ -117,25 +21,6 @@ export interface RawDaemon {
   port?: number;
   ttl?: number;
 }
-
-/** A service with its destinations, from one native snapshot pass. */
-export interface RawServiceWithDests extends RawService {
-  dests: RawDestination[];
-}
-
-/** Command codes (`IPVS_CMD_*`). */
-export const CMD_NEW_SERVICE = 1;
-export const CMD_SET_SERVICE = 2;
-export const CMD_DEL_SERVICE = 3;
-export const CMD_GET_SERVICE = 4;
-export const CMD_NEW_DEST = 5;
-export const CMD_SET_DEST = 6;
-export const CMD_DEL_DEST = 7;
-export const CMD_NEW_DAEMON = 9;
-export const CMD_DEL_DAEMON = 10;
-export const CMD_SET_CONFIG = 12;
-export const CMD_ZERO = 16;
-export const CMD_FLUSH = 17;
 
 /** A daemon or timeouts command, passed as a plain object (rare, small). */
 export type RawControl =
@@ -165,12 +50,14 @@ export interface NativeBinding {
   /** Closes the socket once in-flight work ends. Idempotent. */
   close(handle: NativeHandle): void;
   info(handle: NativeHandle): Promise<{ version: number; connTableSize: number }>;
-  listServices(handle: NativeHandle): Promise<RawService[]>;
+  /** Every service, as reply records (`lib/wire.ts`). */
+  listServices(handle: NativeHandle): Promise<Reply>;
   /** The service named by a one-record buffer from `lib/wire.ts`, or null. */
-  getService(handle: NativeHandle, record: Uint8Array, names: string[]): Promise<RawService | null>;
+  getService(handle: NativeHandle, record: Uint8Array, names: string[]): Promise<Reply | null>;
   /** Destinations of the service named by a one-record buffer; rejects ESRCH when it is missing. */
-  listDests(handle: NativeHandle, record: Uint8Array, names: string[]): Promise<RawDestination[]>;
-  snapshot(handle: NativeHandle): Promise<RawServiceWithDests[]>;
+  listDests(handle: NativeHandle, record: Uint8Array, names: string[]): Promise<Reply>;
+  /** Every service, each followed by its destinations, as reply records. */
+  snapshot(handle: NativeHandle): Promise<Reply>;
   listDaemons(handle: NativeHandle): Promise<RawDaemon[]>;
   getTimeouts(handle: NativeHandle): Promise<{ tcp: number; tcpFin: number; udp: number }>;
   /**

@@ -36,7 +36,7 @@ import {
   schedulerFlagNames,
   serviceKeyFamily,
 } from './convert.js';
-import { IFNAME_MAXLEN, SCHEDNAME_MAXLEN } from './native.js';
+import { IFNAME_MAXLEN, SCHEDNAME_MAXLEN } from './kernel.js';
 import type {
   DaemonSpec,
   DaemonState,

@@ -1,8 +1,14 @@
 /**
- * Packs validated service and destination commands into the fixed-size
- * records the addon reads (`native/napi/records.h`): numbers only, names by
- * index. Writing a record allocates nothing, so a batch of a hundred thousand
- * operations costs the garbage collector next to nothing.
+ * The addon's record format, both ways (`native/napi/records.h`).
+ *
+ * Requests: validated service and destination commands packed into
+ * fixed-size records, numbers only, names by index. Writing a record
+ * allocates nothing, so a batch of a hundred thousand operations costs the
+ * garbage collector next to nothing.
+ *
+ * Replies: services and destinations come back the same way and are read
+ * straight into the public objects, with no intermediate objects built by
+ * the addon.
  *
  * @internal
  * @module
@@ -12,30 +18,44 @@ import {
   DEFAULT_NETMASK_V6,
   DEFAULT_SCHEDULER,
   DEFAULT_WEIGHT,
+  CHECKSUM_NUMBER,
+  FORWARDING_NUMBER,
+  PROTOCOL_NUMBER,
+  TUNNEL_TYPE_NUMBER,
   destinationPort,
+  formatIPv6,
   ipv4ToNumber,
+  numberToIPv4,
   parseIPv6,
+  rawToChecksum,
+  rawToFamily,
+  rawToForwarding,
+  rawToProtocol,
+  rawToTunnelType,
+  schedulerFlagNames,
   schedulerFlagsToRaw,
 } from './convert.js';
 import {
   AF_INET,
   AF_INET6,
-  FWD_DROUTE,
-  FWD_MASQ,
-  FWD_TUNNEL,
-  IPPROTO_SCTP,
-  IPPROTO_TCP,
-  IPPROTO_UDP,
   SVC_F_ONEPACKET,
   SVC_F_PERSISTENT,
-  TUN_F_CSUM,
-  TUN_F_NOCSUM,
-  TUN_F_REMCSUM,
-  TUN_GRE,
-  TUN_GUE,
-  TUN_IPIP,
-} from './native.js';
-import type { DestinationKey, DestinationSpec, ServiceKey, ServiceSpec } from './types.js';
+  SVC_F_SCHED1,
+  SVC_F_SCHED2,
+  SVC_F_SCHED3,
+} from './kernel.js';
+import type {
+  Destination,
+  DestinationKey,
+  DestinationSpec,
+  Rates,
+  SchedulerFlag,
+  Service,
+  ServiceKey,
+  ServiceSpec,
+  ServiceWithDestinations,
+  Stats,
+} from './types.js';
 
 // Word offsets; must match native/napi/records.h.
 const W_CMD = 0;
@@ -62,11 +82,6 @@ const W_DEST_TUN_FLAGS = 26;
 /** Words per record. */
 export const RECORD_WORDS = 28;
 const NO_NAME = 0xffffffff;
-
-const PROTOCOL_NUMBER = { tcp: IPPROTO_TCP, udp: IPPROTO_UDP, sctp: IPPROTO_SCTP } as const;
-const FORWARDING_NUMBER = { masq: FWD_MASQ, tunnel: FWD_TUNNEL, route: FWD_DROUTE } as const;
-const TUNNEL_TYPE_NUMBER = { ipip: TUN_IPIP, gue: TUN_GUE, gre: TUN_GRE } as const;
-const CHECKSUM_NUMBER = { nocsum: TUN_F_NOCSUM, csum: TUN_F_CSUM, remcsum: TUN_F_REMCSUM } as const;
 
 /**
  * A growable run of records and the names they index. `reset()` makes it
@@ -267,3 +282,185 @@ export const RECORD_OFFSETS = {
   destTunPort: W_DEST_TUN_PORT,
   destTunFlags: W_DEST_TUN_FLAGS,
 } as const;
+
+// ---------------------------------------------------------------------------
+// Replies: fixed-size records from native/napi/records.h, read straight into
+// the public objects.
+
+/** A reply as the addon hands it over. */
+export interface Reply {
+  records: ArrayBuffer;
+  names: string[];
+}
+
+// Word offsets of reply records; must match native/napi/records.h.
+const R_WORDS = 40;
+const RS_DEST_COUNT = 0;
+const RS_FAMILY = 1;
+const RS_PROTOCOL = 2;
+const RS_ADDR = 3;
+const RS_PORT = 7;
+const RS_FWMARK = 8;
+const RS_SCHEDULER = 9;
+const RS_FLAGS = 10;
+const RS_TIMEOUT = 11;
+const RS_NETMASK = 12;
+const RS_PE = 13;
+const RD_FAMILY = 0;
+const RD_ADDR = 1;
+const RD_PORT = 5;
+const RD_FWD = 6;
+const RD_WEIGHT = 7;
+const RD_UPPER = 8;
+const RD_LOWER = 9;
+const RD_HAS_TUNNEL = 10;
+const RD_TUN_TYPE = 11;
+const RD_TUN_PORT = 12;
+const RD_TUN_FLAGS = 13;
+const RD_ACTIVE = 14;
+const RD_INACTIVE = 15;
+const RD_PERSISTENT = 16;
+const R_HAS_STATS = 18;
+const R_STATS = 20;
+
+class ReplyReader {
+  readonly words: Uint32Array;
+  readonly view: DataView;
+  readonly bytes: Uint8Array;
+  readonly count: number;
+
+  constructor(readonly reply: Reply) {
+    this.words = new Uint32Array(reply.records);
+    this.view = new DataView(reply.records);
+    this.bytes = new Uint8Array(reply.records);
+    this.count = this.words.length / R_WORDS;
+  }
+
+  /** Canonical text of the address at word `at` (inet_ntop's form). */
+  address(at: number, family: number): string {
+    const b = this.bytes;
+    const i = at * 4;
+    if (family === AF_INET) return `${b[i]}.${b[i + 1]}.${b[i + 2]}.${b[i + 3]}`;
+    const groups: number[] = [];
+    for (let g = 0; g < 8; g++) groups.push((b[i + 2 * g]! << 8) | b[i + 2 * g + 1]!);
+    return formatIPv6(groups);
+  }
+
+  name(index: number): string {
+    return index === NO_NAME ? '' : (this.reply.names[index] ?? '');
+  }
+
+  stats(base: number): Stats {
+    if (!this.words[base + R_HAS_STATS]) return { conns: 0n, inPkts: 0n, outPkts: 0n, inBytes: 0n, outBytes: 0n };
+    const v = this.view;
+    const at = (base + R_STATS) * 4;
+    return {
+      conns: v.getBigUint64(at, true),
+      inPkts: v.getBigUint64(at + 8, true),
+      outPkts: v.getBigUint64(at + 16, true),
+      inBytes: v.getBigUint64(at + 24, true),
+      outBytes: v.getBigUint64(at + 32, true),
+    };
+  }
+
+  rates(base: number): Rates {
+    const w = this.words;
+    // Rates fit a double exactly; reading two words avoids a BigInt each.
+    const rate = (i: number) => w[base + R_STATS + 2 * i]! + w[base + R_STATS + 2 * i + 1]! * 0x100000000;
+    return { cps: rate(5), inPps: rate(6), outPps: rate(7), inBps: rate(8), outBps: rate(9) };
+  }
+
+  service(index: number): Service {
+    const w = this.words;
+    const base = index * R_WORDS;
+    const family = rawToFamily(w[base + RS_FAMILY]!);
+    const scheduler = this.name(w[base + RS_SCHEDULER]!);
+    const flags = w[base + RS_FLAGS]!;
+    const fwmark = w[base + RS_FWMARK]!;
+    const key: ServiceKey =
+      fwmark !== 0
+        ? { fwmark, family }
+        : {
+            protocol: rawToProtocol(w[base + RS_PROTOCOL]!),
+            address: this.address(base + RS_ADDR, w[base + RS_FAMILY]!),
+            port: w[base + RS_PORT]!,
+          };
+    const service: Service = { ...key, family, scheduler, stats: this.stats(base), rates: this.rates(base) };
+    if (flags & SVC_F_PERSISTENT) {
+      const netmask = w[base + RS_NETMASK]!;
+      service.persistence = {
+        timeout: w[base + RS_TIMEOUT]!,
+        netmask: family === 'inet6' ? netmask : numberToIPv4(netmask),
+      };
+    }
+    if (flags & SVC_F_ONEPACKET) service.onePacket = true;
+    if (flags & (SVC_F_SCHED1 | SVC_F_SCHED2 | SVC_F_SCHED3)) {
+      const names = schedulerFlagNames(scheduler);
+      const set: SchedulerFlag[] = [];
+      if (flags & SVC_F_SCHED1) set.push(names[0]);
+      if (flags & SVC_F_SCHED2) set.push(names[1]);
+      if (flags & SVC_F_SCHED3) set.push(names[2]);
+      service.schedulerFlags = set;
+    }
+    if (this.name(w[base + RS_PE]!) === 'sip') service.persistenceEngine = 'sip';
+    return service;
+  }
+
+  destination(index: number): Destination {
+    const w = this.words;
+    const base = index * R_WORDS;
+    const af = w[base + RD_FAMILY]!;
+    const forwarding = rawToForwarding(w[base + RD_FWD]!);
+    const dest: Destination = {
+      address: this.address(base + RD_ADDR, af),
+      family: rawToFamily(af),
+      port: w[base + RD_PORT]!,
+      forwarding,
+      weight: w[base + RD_WEIGHT]!,
+      upperThreshold: w[base + RD_UPPER]!,
+      lowerThreshold: w[base + RD_LOWER]!,
+      activeConnections: w[base + RD_ACTIVE]!,
+      inactiveConnections: w[base + RD_INACTIVE]!,
+      persistentConnections: w[base + RD_PERSISTENT]!,
+      stats: this.stats(base),
+      rates: this.rates(base),
+    };
+    // Kernels before 5.2 report no tunnel attributes: then there is nothing to show.
+    if (forwarding === 'tunnel' && w[base + RD_HAS_TUNNEL]) {
+      const type = rawToTunnelType(w[base + RD_TUN_TYPE]!);
+      if (type) dest.tunnel = { type, port: w[base + RD_TUN_PORT]!, checksum: rawToChecksum(w[base + RD_TUN_FLAGS]!) };
+    }
+    return dest;
+  }
+}
+
+/** Services of a `listServices`/`getService` reply. */
+export function decodeServices(reply: Reply): Service[] {
+  const r = new ReplyReader(reply);
+  const out: Service[] = new Array(r.count);
+  for (let i = 0; i < r.count; i++) out[i] = r.service(i);
+  return out;
+}
+
+/** Destinations of a `listDests` reply. */
+export function decodeDestinations(reply: Reply): Destination[] {
+  const r = new ReplyReader(reply);
+  const out: Destination[] = new Array(r.count);
+  for (let i = 0; i < r.count; i++) out[i] = r.destination(i);
+  return out;
+}
+
+/** A `snapshot` reply: each service record is followed by its destinations. */
+export function decodeSnapshot(reply: Reply): ServiceWithDestinations[] {
+  const r = new ReplyReader(reply);
+  const out: ServiceWithDestinations[] = [];
+  for (let i = 0; i < r.count; ) {
+    const count = r.words[i * R_WORDS + RS_DEST_COUNT]!;
+    const service = r.service(i++) as ServiceWithDestinations;
+    const destinations: Destination[] = new Array(count);
+    for (let j = 0; j < count; j++) destinations[j] = r.destination(i++);
+    service.destinations = destinations;
+    out.push(service);
+  }
+  return out;
+}

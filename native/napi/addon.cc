@@ -11,6 +11,7 @@
 
 #include "ipvs/client.h"
 #include "napi/convert.h"
+#include "napi/records.h"
 #include "napi/host.h"
 
 namespace {
@@ -248,15 +249,27 @@ Napi::Value Info(const Napi::CallbackInfo& info) {
       });
 }
 
+// A reply in packed records (napi/records.h): { records: ArrayBuffer, names }.
+Napi::Value replyToJs(Napi::Env env, const records::ReplyWriter& reply) {
+  const std::vector<uint8_t>& bytes = reply.bytes();
+  Napi::ArrayBuffer buf = Napi::ArrayBuffer::New(env, bytes.size());
+  if (!bytes.empty()) std::memcpy(buf.Data(), bytes.data(), bytes.size());
+  Napi::Array names = Napi::Array::New(env, reply.names().size());
+  for (size_t i = 0; i < reply.names().size(); ++i) names.Set(i, reply.names()[i]);
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("records", buf);
+  o.Set("names", names);
+  return o;
+}
+
 Napi::Value ListServices(const Napi::CallbackInfo& info) {
-  auto result = std::make_shared<std::vector<ipvs::Service>>();
+  auto reply = std::make_shared<records::ReplyWriter>();
   return queue(
-      info, "listServices", [result](ipvs::Client& c) { *result = c.services(); },
-      [result](Napi::Env env) {
-        Napi::Array arr = Napi::Array::New(env, result->size());
-        for (size_t i = 0; i < result->size(); ++i) arr.Set(i, napi_conv::serviceToJs(env, (*result)[i]));
-        return arr;
-      });
+      info, "listServices",
+      [reply](ipvs::Client& c) {
+        for (const ipvs::Service& s : c.services()) reply->service(s, 0);
+      },
+      [reply](Napi::Env env) { return replyToJs(env, *reply); });
 }
 
 // The service named by a one-record buffer (lib/wire.ts).
@@ -268,43 +281,42 @@ ipvs::Service keyFromRecord(const Napi::CallbackInfo& info) {
 
 Napi::Value GetService(const Napi::CallbackInfo& info) {
   ipvs::Service key = keyFromRecord(info);
-  auto result = std::make_shared<std::optional<ipvs::Service>>();
+  auto reply = std::make_shared<records::ReplyWriter>();
+  auto found = std::make_shared<bool>(false);
   return queue(
-      info, "getService", [result, key](ipvs::Client& c) { *result = c.service(key); },
-      [result](Napi::Env env) -> Napi::Value {
-        if (!*result) return env.Null();
-        return napi_conv::serviceToJs(env, **result);
-      });
+      info, "getService",
+      [reply, found, key](ipvs::Client& c) {
+        if (auto s = c.service(key)) {
+          reply->service(*s, 0);
+          *found = true;
+        }
+      },
+      [reply, found](Napi::Env env) -> Napi::Value { return *found ? replyToJs(env, *reply) : env.Null(); });
 }
 
 Napi::Value ListDests(const Napi::CallbackInfo& info) {
   ipvs::Service key = keyFromRecord(info);
-  auto result = std::make_shared<std::vector<ipvs::Destination>>();
+  auto reply = std::make_shared<records::ReplyWriter>();
   return queue(
-      info, "listDestinations", [result, key](ipvs::Client& c) { *result = c.destinations(key); },
-      [result](Napi::Env env) {
-        Napi::Array arr = Napi::Array::New(env, result->size());
-        for (size_t i = 0; i < result->size(); ++i) arr.Set(i, napi_conv::destinationToJs(env, (*result)[i]));
-        return arr;
-      });
+      info, "listDestinations",
+      [reply, key](ipvs::Client& c) {
+        for (const ipvs::Destination& d : c.destinations(key)) reply->destination(d);
+      },
+      [reply](Napi::Env env) { return replyToJs(env, *reply); });
 }
 
+// Every service followed by its destinations, packed while still on the pool.
 Napi::Value Snapshot(const Napi::CallbackInfo& info) {
-  auto result = std::make_shared<std::vector<ipvs::ServiceWithDestinations>>();
+  auto reply = std::make_shared<records::ReplyWriter>();
   return queue(
-      info, "snapshot", [result](ipvs::Client& c) { *result = c.snapshot(); },
-      [result](Napi::Env env) {
-        Napi::Array arr = Napi::Array::New(env, result->size());
-        for (size_t i = 0; i < result->size(); ++i) {
-          const auto& entry = (*result)[i];
-          Napi::Object svc = napi_conv::serviceToJs(env, entry.service);
-          Napi::Array dests = Napi::Array::New(env, entry.dests.size());
-          for (size_t j = 0; j < entry.dests.size(); ++j) dests.Set(j, napi_conv::destinationToJs(env, entry.dests[j]));
-          svc.Set("dests", dests);
-          arr.Set(i, svc);
+      info, "snapshot",
+      [reply](ipvs::Client& c) {
+        for (const ipvs::ServiceWithDestinations& entry : c.snapshot()) {
+          reply->service(entry.service, static_cast<uint32_t>(entry.dests.size()));
+          for (const ipvs::Destination& d : entry.dests) reply->destination(d);
         }
-        return arr;
-      });
+      },
+      [reply](Napi::Env env) { return replyToJs(env, *reply); });
 }
 
 Napi::Value ListDaemons(const Napi::CallbackInfo& info) {

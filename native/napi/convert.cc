@@ -36,23 +36,6 @@ std::string str(const Napi::Object& o, const char* key) {
   return v.IsString() ? v.As<Napi::String>().Utf8Value() : std::string();
 }
 
-Napi::Value big(Napi::Env env, uint64_t v) { return Napi::BigInt::New(env, v); }
-
-Napi::Object statsToJs(Napi::Env env, const ipvs::Stats& s) {
-  Napi::Object o = Napi::Object::New(env);
-  o.Set("conns", big(env, s.conns));
-  o.Set("inPkts", big(env, s.inPkts));
-  o.Set("outPkts", big(env, s.outPkts));
-  o.Set("inBytes", big(env, s.inBytes));
-  o.Set("outBytes", big(env, s.outBytes));
-  o.Set("cps", static_cast<double>(s.cps));
-  o.Set("inPps", static_cast<double>(s.inPps));
-  o.Set("outPps", static_cast<double>(s.outPps));
-  o.Set("inBps", static_cast<double>(s.inBps));
-  o.Set("outBps", static_cast<double>(s.outBps));
-  return o;
-}
-
 }  // namespace
 
 ipvs::Daemon daemonFromJs(const Napi::Value& v, const char* field) {
@@ -115,43 +98,6 @@ std::vector<ipvs::Mutation> mutationsFromRecords(const Napi::Value& recordsValue
   } catch (const std::invalid_argument& e) {
     throw Napi::TypeError::New(env, e.what());
   }
-}
-
-Napi::Object serviceToJs(Napi::Env env, const ipvs::Service& s) {
-  Napi::Object o = Napi::Object::New(env);
-  o.Set("family", s.family);
-  o.Set("protocol", s.protocol);
-  if (s.fwmark == 0) o.Set("address", ipvs::formatAddress(s.family, s.addr));
-  o.Set("port", s.port);
-  o.Set("fwmark", s.fwmark);
-  o.Set("scheduler", s.scheduler);
-  o.Set("flags", s.flags);
-  o.Set("timeout", s.timeout);
-  o.Set("netmask", s.netmask);
-  if (!s.pe.empty()) o.Set("pe", s.pe);
-  if (s.hasStats) o.Set("stats", statsToJs(env, s.stats));
-  return o;
-}
-
-Napi::Object destinationToJs(Napi::Env env, const ipvs::Destination& d) {
-  Napi::Object o = Napi::Object::New(env);
-  o.Set("address", ipvs::formatAddress(d.family, d.addr));
-  o.Set("family", d.family);
-  o.Set("port", d.port);
-  o.Set("fwdMethod", d.fwdMethod);
-  o.Set("weight", d.weight);
-  o.Set("upperThreshold", d.upperThreshold);
-  o.Set("lowerThreshold", d.lowerThreshold);
-  if (d.hasTunnel) {
-    o.Set("tunType", d.tunType);
-    o.Set("tunPort", d.tunPort);
-    o.Set("tunFlags", d.tunFlags);
-  }
-  o.Set("activeConns", d.activeConns);
-  o.Set("inactConns", d.inactConns);
-  o.Set("persistConns", d.persistConns);
-  if (d.hasStats) o.Set("stats", statsToJs(env, d.stats));
-  return o;
 }
 
 Napi::Object daemonToJs(Napi::Env env, const ipvs::Daemon& d) {

@@ -14,8 +14,6 @@ std::vector<ipvs::Mutation> mutationsFromRecords(const Napi::Value& records, con
 ipvs::Mutation controlFromJs(const Napi::Value& v);
 ipvs::Daemon daemonFromJs(const Napi::Value& v, const char* field);
 
-Napi::Object serviceToJs(Napi::Env env, const ipvs::Service& s);
-Napi::Object destinationToJs(Napi::Env env, const ipvs::Destination& d);
 Napi::Object daemonToJs(Napi::Env env, const ipvs::Daemon& d);
 
 }  // namespace napi_conv

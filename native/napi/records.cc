@@ -101,4 +101,67 @@ std::vector<ipvs::Mutation> decode(const uint8_t* data, size_t count, const std:
   return out;
 }
 
+namespace {
+
+void put32(uint8_t* rec, size_t word, uint32_t v) { std::memcpy(rec + word * 4, &v, 4); }
+
+void putStats(uint8_t* rec, bool has, const ipvs::Stats& st) {
+  put32(rec, kReplyHasStats, has ? 1 : 0);
+  const uint64_t values[10] = {st.conns, st.inPkts, st.outPkts, st.inBytes, st.outBytes,
+                               st.cps,   st.inPps,  st.outPps,  st.inBps,   st.outBps};
+  std::memcpy(rec + kReplyStats * 4, values, sizeof values);
+}
+
+}  // namespace
+
+uint8_t* ReplyWriter::start() {
+  size_t at = bytes_.size();
+  bytes_.resize(at + kReplyBytes, 0);
+  return bytes_.data() + at;
+}
+
+uint32_t ReplyWriter::name(const std::string& n) {
+  if (n.empty()) return kNoName;
+  for (size_t i = 0; i < names_.size(); ++i) {
+    if (names_[i] == n) return static_cast<uint32_t>(i);  // a handful of schedulers: a scan wins
+  }
+  names_.push_back(n);
+  return static_cast<uint32_t>(names_.size() - 1);
+}
+
+void ReplyWriter::service(const ipvs::Service& s, uint32_t destCount) {
+  uint8_t* rec = start();
+  put32(rec, kRsDestCount, destCount);
+  put32(rec, kRsFamily, s.family);
+  put32(rec, kRsProtocol, s.protocol);
+  std::memcpy(rec + kRsAddr * 4, s.addr.bytes, 16);
+  put32(rec, kRsPort, s.port);
+  put32(rec, kRsFwmark, s.fwmark);
+  put32(rec, kRsScheduler, name(s.scheduler));
+  put32(rec, kRsFlags, s.flags);
+  put32(rec, kRsTimeout, s.timeout);
+  put32(rec, kRsNetmask, s.netmask);
+  put32(rec, kRsPe, name(s.pe));
+  putStats(rec, s.hasStats, s.stats);
+}
+
+void ReplyWriter::destination(const ipvs::Destination& d) {
+  uint8_t* rec = start();
+  put32(rec, kRdFamily, d.family);
+  std::memcpy(rec + kRdAddr * 4, d.addr.bytes, 16);
+  put32(rec, kRdPort, d.port);
+  put32(rec, kRdFwd, d.fwdMethod);
+  put32(rec, kRdWeight, d.weight);
+  put32(rec, kRdUpper, d.upperThreshold);
+  put32(rec, kRdLower, d.lowerThreshold);
+  put32(rec, kRdHasTunnel, d.hasTunnel ? 1 : 0);
+  put32(rec, kRdTunType, d.tunType);
+  put32(rec, kRdTunPort, d.tunPort);
+  put32(rec, kRdTunFlags, d.tunFlags);
+  put32(rec, kRdActive, d.activeConns);
+  put32(rec, kRdInactive, d.inactConns);
+  put32(rec, kRdPersistent, d.persistConns);
+  putStats(rec, d.hasStats, d.stats);
+}
+
 }  // namespace records

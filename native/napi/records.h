@@ -44,4 +44,59 @@ inline constexpr uint32_t kNoName = 0xffffffff;
 // std::invalid_argument naming the record and word on an impossible value.
 std::vector<ipvs::Mutation> decode(const uint8_t* data, size_t count, const std::vector<std::string>& names);
 
+// Replies go back the same way: fixed-size records the TypeScript side reads
+// straight into the public objects, so no intermediate JS object is built.
+// Word offsets of a service reply record; must match lib/wire.ts.
+enum ServiceReply : size_t {
+  kRsDestCount = 0,  // destination records that follow (snapshot only)
+  kRsFamily = 1,
+  kRsProtocol = 2,
+  kRsAddr = 3,  // 4 words
+  kRsPort = 7,
+  kRsFwmark = 8,
+  kRsScheduler = 9,
+  kRsFlags = 10,
+  kRsTimeout = 11,
+  kRsNetmask = 12,
+  kRsPe = 13,
+};
+// Word offsets of a destination reply record; must match lib/wire.ts.
+enum DestinationReply : size_t {
+  kRdFamily = 0,
+  kRdAddr = 1,  // 4 words
+  kRdPort = 5,
+  kRdFwd = 6,
+  kRdWeight = 7,
+  kRdUpper = 8,
+  kRdLower = 9,
+  kRdHasTunnel = 10,
+  kRdTunType = 11,
+  kRdTunPort = 12,
+  kRdTunFlags = 13,
+  kRdActive = 14,
+  kRdInactive = 15,
+  kRdPersistent = 16,
+};
+// Both kinds share a size; counters sit at the same 8-byte aligned place:
+// conns, inPkts, outPkts, inBytes, outBytes, cps, inPps, outPps, inBps, outBps.
+inline constexpr size_t kReplyHasStats = 18;
+inline constexpr size_t kReplyStats = 20;  // 10 u64
+inline constexpr size_t kReplyWords = 40;
+inline constexpr size_t kReplyBytes = kReplyWords * 4;
+
+// Collects reply records and the names (schedulers, engines) they index.
+class ReplyWriter {
+ public:
+  void service(const ipvs::Service& s, uint32_t destCount);
+  void destination(const ipvs::Destination& d);
+  const std::vector<uint8_t>& bytes() const { return bytes_; }
+  const std::vector<std::string>& names() const { return names_; }
+
+ private:
+  uint8_t* start();
+  uint32_t name(const std::string& n);
+  std::vector<uint8_t> bytes_;
+  std::vector<std::string> names_;
+};
+
 }  // namespace records
