@@ -51,7 +51,7 @@ export interface Persistence {
   timeout: number;
   /**
    * Clients grouped for persistence: a dotted IPv4 mask (`'255.255.255.0'`)
-   * for IPv4 services, or a prefix length (0–128) for IPv6 services.
+   * for IPv4 services, or a prefix length (1–128) for IPv6 services.
    * Default: all bits (each client on its own).
    */
   netmask?: string | number;

@@ -58,6 +58,12 @@ Napi::Error makeError(Napi::Env env, const std::string& op, int error, const std
   return err;
 }
 
+// Every IPVS command needs CAP_NET_ADMIN; say so rather than "Operation not permitted".
+std::string withPermissionHint(int error, const std::string& message) {
+  if (error != EPERM && error != EACCES) return message;
+  return "permission denied: IPVS needs CAP_NET_ADMIN in the network namespace (" + message + ")";
+}
+
 HandleRef* unwrapHandle(const Napi::Value& v) {
   Napi::Env env = v.Env();
   if (!v.IsObject() || !v.As<Napi::Object>().CheckTypeTag(&kHandleTag)) {
@@ -103,7 +109,7 @@ class Job : public Napi::AsyncWorker {
     Napi::Env env = Env();
     Napi::HandleScope scope(env);
     if (error_ != 0) {
-      deferred_.Reject(makeError(env, op_, error_, message_, extack_).Value());
+      deferred_.Reject(makeError(env, op_, error_, withPermissionHint(error_, message_), extack_).Value());
       return;
     }
     try {
@@ -182,11 +188,7 @@ class OpenJob : public Napi::AsyncWorker {
     Napi::Env env = Env();
     Napi::HandleScope scope(env);
     if (error_ != 0) {
-      std::string message = message_;
-      if (error_ == EPERM || error_ == EACCES) {
-        message = "permission denied: IPVS needs CAP_NET_ADMIN (" + message_ + ")";
-      }
-      deferred_.Reject(makeError(env, "open", error_, message, extack_).Value());
+      deferred_.Reject(makeError(env, "open", error_, withPermissionHint(error_, message_), extack_).Value());
       return;
     }
     auto state = std::make_shared<HandleState>();

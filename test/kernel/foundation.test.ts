@@ -99,3 +99,17 @@ describe('handles', () => {
     await ipvs.flush();
   });
 });
+
+describe('privileges', () => {
+  it('without CAP_NET_ADMIN, operations reject with EPERM and say why', () => {
+    // An unprivileged process in the same namespace: `nobody`, no capabilities.
+    const script = `
+      const { Ipvs } = await import(${JSON.stringify(new URL('../../dist/index.js', import.meta.url).href)});
+      try { const ipvs = await Ipvs.open(); await ipvs.info(); console.log('no error'); }
+      catch (e) { console.log(JSON.stringify({ name: e.name, code: e.code, errno: e.errno, message: e.message })); }`;
+    const r = ns.exec('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', '--inh-caps=-all', process.execPath, '--input-type=module', '-e', script]);
+    const out = JSON.parse(ok(r).trim()) as { name: string; code: string; errno: number; message: string };
+    expect(out).toMatchObject({ name: 'IpvsError', code: 'EPERM', errno: 1 });
+    expect(out.message).toMatch(/CAP_NET_ADMIN/);
+  });
+});
