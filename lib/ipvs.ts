@@ -74,7 +74,17 @@ export interface OpenOptions {
 }
 
 /** The outcome of one {@link Ipvs.batch} operation. */
-export type BatchResult = { ok: true } | { ok: false; error: IpvsError };
+export type BatchResult =
+  | {
+      /** The kernel accepted the operation. */
+      ok: true;
+    }
+  | {
+      /** The kernel refused the operation. */
+      ok: false;
+      /** The refusal, in words, with errno and code. */
+      error: IpvsError;
+    };
 
 // Operations converted and handed to the addon at once. Small enough that
 // converting one chunk never stalls the event loop for long; two chunks are

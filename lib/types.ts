@@ -109,7 +109,12 @@ export type Service = ServiceKey & {
   /** Scheduler in use. */
   scheduler: string;
   /** Persistence, when the service is persistent. */
-  persistence?: { timeout: number; netmask: string | number };
+  persistence?: {
+    /** Seconds a client stays with its real server. */
+    timeout: number;
+    /** Dotted IPv4 mask, or IPv6 prefix length. */
+    netmask: string | number;
+  };
   /** Present and true when one-packet scheduling is on. */
   onePacket?: boolean;
   /** Scheduler flags set, in a fixed order. */
@@ -177,8 +182,15 @@ export interface Destination {
   upperThreshold: number;
   /** Connection lower threshold (0: none). */
   lowerThreshold: number;
-  /** Tunnel encapsulation, for tunnel forwarding on kernels that report it. */
-  tunnel?: { type: 'ipip' | 'gue' | 'gre'; port: number; checksum: 'nocsum' | 'csum' | 'remcsum' };
+  /** Tunnel encapsulation, for tunnel forwarding on kernels that report it (5.2+). */
+  tunnel?: {
+    /** Encapsulation. */
+    type: 'ipip' | 'gue' | 'gre';
+    /** GUE's UDP port (0 for the others). */
+    port: number;
+    /** Checksum mode. */
+    checksum: 'nocsum' | 'csum' | 'remcsum';
+  };
   /** Connections in ESTABLISHED state (TCP) or equivalent. */
   activeConnections: number;
   /** Connections in other states. */
@@ -191,8 +203,11 @@ export interface Destination {
   rates: Rates;
 }
 
-/** A service with its destinations, as {@link Ipvs.snapshot} returns it. */
-export type ServiceWithDestinations = Service & { destinations: Destination[] };
+/** A service with its destinations, as `Ipvs.snapshot()` returns it. */
+export type ServiceWithDestinations = Service & {
+  /** The service's real servers, in the kernel's order. */
+  destinations: Destination[];
+};
 
 /** Connection timeouts in seconds (`ipvsadm --set tcp tcpfin udp`). */
 export interface Timeouts {
@@ -251,9 +266,33 @@ export interface Info {
   connectionTableSize: number;
 }
 
-/** One operation of {@link Ipvs.batch}. */
+/** One operation of `Ipvs.batch()`: the same as the single call of that name. */
 export type BatchOp =
-  | { type: 'addService' | 'updateService'; service: ServiceSpec }
-  | { type: 'deleteService'; service: ServiceKey }
-  | { type: 'addDestination' | 'updateDestination'; service: ServiceKey; destination: DestinationSpec }
-  | { type: 'deleteDestination'; service: ServiceKey; destination: DestinationKey };
+  | {
+      /** Which call. */
+      type: 'addService' | 'updateService';
+      /** The whole service. */
+      service: ServiceSpec;
+    }
+  | {
+      /** Which call. */
+      type: 'deleteService';
+      /** The service to delete. */
+      service: ServiceKey;
+    }
+  | {
+      /** Which call. */
+      type: 'addDestination' | 'updateDestination';
+      /** The service the destination belongs to. */
+      service: ServiceKey;
+      /** The whole destination. */
+      destination: DestinationSpec;
+    }
+  | {
+      /** Which call. */
+      type: 'deleteDestination';
+      /** The service the destination belongs to. */
+      service: ServiceKey;
+      /** The destination to remove. */
+      destination: DestinationKey;
+    };
