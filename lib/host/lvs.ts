@@ -119,12 +119,23 @@ function checkVips(vips: unknown, field: string): { address: string; family: Fam
   return out;
 }
 
-/** The smallest `DEV:N` labels not in use on `dev`. */
-async function freeLabels(dev: string, count: number, netns: NetnsOption): Promise<string[]> {
-  const used = new Set((await listAddresses({ dev, ...netns })).map((a) => a.label));
-  const out: string[] = [];
-  for (let n = 0; out.length < count; n++) if (!used.has(`${dev}:${n}`)) out.push(`${dev}:${n}`);
-  return out;
+/**
+ * Hands out the smallest `DEV:N` labels not in use on `dev`, and says which
+ * addresses the device already has (those keep their label and are skipped).
+ */
+async function labeller(dev: string, netns: NetnsOption): Promise<{ has(address: string): boolean; next(): string }> {
+  const present = await listAddresses({ dev, ...netns });
+  const used = new Set(present.map((a) => a.label));
+  const have = new Set(present.map((a) => a.address));
+  let n = 0;
+  return {
+    has: (address) => have.has(address),
+    next: () => {
+      while (used.has(`${dev}:${n}`)) n++;
+      used.add(`${dev}:${n}`);
+      return `${dev}:${n}`;
+    },
+  };
 }
 
 /** Fails in words, changing nothing, when a device is missing. */
@@ -195,12 +206,11 @@ export async function configureRealServer(options: RealServerOptions): Promise<H
       for (const scope of ['all', 'default', 'tunl0', ...interfaces]) await log.sysctl(`net/ipv4/conf/${scope}/rp_filter`, '0');
     }
     await log.linkUp('lo');
-    const v4 = vips.filter((v) => v.family === 'inet');
-    const labels = await freeLabels('lo', v4.length, ns);
+    const lo = await labeller('lo', ns);
     for (const vip of vips) {
-      const prefixLength = hostSingle(vip.family);
-      const label = vip.family === 'inet' ? labels[v4.indexOf(vip)] : undefined;
-      await log.address({ dev: 'lo', address: vip.address, prefixLength, ...(label ? { label } : {}) });
+      if (lo.has(vip.address)) continue; // someone else's: left as it is, now and on restore
+      const label = vip.family === 'inet' ? { label: lo.next() } : {};
+      await log.address({ dev: 'lo', address: vip.address, prefixLength: hostSingle(vip.family), ...label });
     }
     for (const dev of tunnelDevs) {
       await log.linkUp(dev);
@@ -249,7 +259,7 @@ export async function configureDirector(options: DirectorOptions): Promise<HostC
   const ns: NetnsOption = options.netns === undefined ? {} : { netns: options.netns };
 
   await requireLinks(op, [dev], ns);
-  const label = family === 'inet' ? (options.label ?? (await freeLabels(dev, 1, ns))[0]) : undefined;
+  const label = family === 'inet' ? (options.label ?? (await labeller(dev, ns)).next()) : undefined;
 
   const log = new ChangeLog(options.netns);
   return log.apply(async () => {

@@ -1,0 +1,263 @@
+/**
+ * Throw-away LVS topologies in network namespaces, for integration tests:
+ * a client, a director and real servers joined by veth pairs and bridges,
+ * with a tiny TCP server on each real server that answers with its name.
+ *
+ * ```
+ *  route / tunnel                      masq
+ *  client  director  rs1 … rsN        client  director          rs1 … rsN
+ *   eth0    eth0     eth0  eth0        eth0   eth0    eth1       eth0  eth0
+ *     \       |       |    /             \     /        \         |    /
+ *      `---- br0 (switch ns) -'          br0 (switch)    `- br1 (switch) -'
+ * ```
+ *
+ * @module
+ */
+import { randomBytes } from 'node:crypto';
+import { createServer } from 'node:net';
+import type { Server, Socket } from 'node:net';
+
+import { Ipvs } from '../ipvs.js';
+import type { Family, Forwarding, ServiceKey } from '../types.js';
+import { addAddress, setLinkUp } from './address.js';
+import { configureDirector, configureRealServer } from './lvs.js';
+import { host } from './native.js';
+import { createNetns, deleteNetns } from './netns.js';
+import { writeSysctl } from './sysctl.js';
+import { checkIfName, netnsArg } from './validate.js';
+
+/** Options of {@link createLab}. */
+export interface LabOptions {
+  /** How the director forwards: `'route'` (DR), `'masq'` (NAT) or `'tunnel'` (ipip). */
+  forwarding: Forwarding;
+  /** One entry per real server. */
+  realServers: readonly { weight: number }[];
+  /** IPVS scheduler; default `'wlc'`. */
+  scheduler?: string;
+  /** Service (and real server) TCP port; default 80. */
+  port?: number;
+  /** Address family of every address in the lab; default `'inet'`. */
+  family?: Family;
+  /** Name of the director's client-facing NIC, which carries the VIP; default `eth0` (the origin: `bond0.4001`). */
+  directorDev?: string;
+  /** Limit for each wait of {@link Lab.request} (connect, read), ms; default 5000. */
+  timeoutMs?: number;
+}
+
+/** A real server of a {@link Lab}. */
+export interface LabRealServer {
+  /** What its TCP server answers (`rs1`, `rs2`, …). */
+  name: string;
+  /** Its address on the director-facing segment (the IPVS destination). */
+  address: string;
+  /** Its network namespace name (under /run/netns). */
+  netns: string;
+  weight: number;
+}
+
+/** One client connection's outcome, from {@link Lab.requestDetails}. */
+export interface LabAnswer {
+  /** The name of the real server that answered. */
+  server: string;
+  /** The client's source port: equal ports mean the kernel may fold connections. */
+  localPort: number;
+}
+
+/** A running lab from {@link createLab}. */
+export interface Lab {
+  /** IPVS handle on the director's namespace (closed by {@link Lab.destroy}). */
+  ipvs: Ipvs;
+  /** The virtual IP and port the client connects to. */
+  vip: string;
+  port: number;
+  /** The IPVS service key (`tcp`, vip, port). */
+  service: ServiceKey;
+  forwarding: Forwarding;
+  family: Family;
+  realServers: LabRealServer[];
+  client: { netns: string; address: string };
+  director: { netns: string; address: string; dev: string };
+  /** The namespace holding the bridges. */
+  switch: { netns: string };
+  /** One TCP connection from the client to the VIP; resolves to the answering server's name. */
+  request(): Promise<string>;
+  /** Like {@link Lab.request}, with the client port used. */
+  requestDetails(): Promise<LabAnswer>;
+  /**
+   * Stops the servers, closes the IPVS handle and deletes every namespace
+   * (which destroys their links and addresses). Idempotent; rejects with the
+   * first failure after trying every step.
+   */
+  destroy(): Promise<void>;
+}
+
+let labCounter = 0;
+
+interface Plan {
+  prefixLength: number;
+  front: (host: number) => string;
+  back: (host: number) => string;
+}
+
+const PLANS: Record<Family, Plan> = {
+  inet: { prefixLength: 24, front: (h) => `10.77.0.${h}`, back: (h) => `10.77.1.${h}` },
+  inet6: { prefixLength: 64, front: (h) => `fd77::${h.toString(16)}`, back: (h) => `fd77:1::${h.toString(16)}` },
+};
+const DIRECTOR = 1;
+const CLIENT = 2;
+const VIP = 100;
+const FIRST_RS = 11;
+
+/**
+ * Builds a lab: namespaces `<prefix>-sw`, `-client`, `-director`, `-rs1`…, veth
+ * pairs into bridges in the switch namespace, addresses (IPv4 10.77.0.0/24 for
+ * clients and DR/TUN real servers, 10.77.1.0/24 behind a NAT director; IPv6
+ * fd77::/64 and fd77:1::/64), the director set up by {@link configureDirector},
+ * DR/TUN real servers by {@link configureRealServer}, NAT real servers routed
+ * through the director, and the IPVS service with one destination per server.
+ *
+ * Needs root (CAP_SYS_ADMIN, CAP_NET_ADMIN), ip_vs, veth and bridge (and ipip
+ * for `tunnel`). On failure everything built so far is removed.
+ */
+export async function createLab(options: LabOptions): Promise<Lab> {
+  if (typeof options !== 'object' || options === null) throw new TypeError('createLab expects an options object');
+  const forwarding = options.forwarding;
+  if (!['route', 'masq', 'tunnel'].includes(forwarding)) throw new TypeError(`forwarding must be 'route', 'masq' or 'tunnel', got ${String(forwarding)}`);
+  const family = options.family ?? 'inet';
+  if (family !== 'inet' && family !== 'inet6') throw new TypeError(`family must be 'inet' or 'inet6', got ${String(family)}`);
+  const port = options.port ?? 80;
+  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new RangeError(`port must be 1–65535, got ${port}`);
+  const scheduler = options.scheduler ?? 'wlc';
+  const timeoutMs = options.timeoutMs ?? 5000;
+  const directorDev = checkIfName(options.directorDev ?? 'eth0', 'directorDev');
+  if (!Array.isArray(options.realServers) || options.realServers.length === 0 || options.realServers.length > 200) {
+    throw new RangeError('realServers must list 1–200 servers');
+  }
+  for (const [i, rs] of options.realServers.entries()) {
+    if (!Number.isInteger(rs?.weight) || rs.weight < 0) throw new RangeError(`realServers[${i}].weight must be an integer ≥ 0`);
+  }
+
+  const plan = PLANS[family];
+  const masq = forwarding === 'masq';
+  const prefix = `lvslab-${process.pid}-${++labCounter}-${randomBytes(2).toString('hex')}`;
+  const names = {
+    sw: `${prefix}-sw`,
+    client: `${prefix}-client`,
+    director: `${prefix}-director`,
+    rs: options.realServers.map((_, i) => `${prefix}-rs${i + 1}`),
+  };
+  const path = (ns: string): string => netnsArg(ns) as string;
+  const vip = plan.front(VIP);
+  const rsAddress = (i: number): string => (masq ? plan.back : plan.front)(FIRST_RS + i);
+
+  const created: string[] = [];
+  const servers: { server: Server; sockets: Set<Socket> }[] = [];
+  let ipvs: Ipvs | undefined;
+  let destroyed = false;
+
+  const destroy = async (): Promise<void> => {
+    if (destroyed) return;
+    destroyed = true;
+    let first: unknown;
+    const attempt = async (step: () => Promise<unknown> | void): Promise<void> => {
+      try {
+        await step();
+      } catch (e) {
+        first ??= e;
+      }
+    };
+    for (const { server, sockets } of servers) {
+      for (const s of sockets) s.destroy();
+      await attempt(() => new Promise<void>((resolve, reject) => server.close((e) => (e ? reject(e) : resolve()))));
+    }
+    await attempt(() => ipvs?.close());
+    for (const ns of created.reverse()) await attempt(() => deleteNetns(ns));
+    if (first !== undefined) throw first;
+  };
+
+  try {
+    for (const ns of [names.sw, names.client, names.director, ...names.rs]) {
+      await createNetns(ns);
+      created.push(ns);
+      await setLinkUp('lo', { netns: ns });
+      // New namespaces copy conf/all and conf/default from the initial one:
+      // set what the lab relies on. IPv6 without duplicate detection is
+      // usable at once instead of after a second or more.
+      if (family === 'inet6') {
+        await writeSysctl('net.ipv6.conf.all.accept_dad', 0, { netns: ns });
+        await writeSysctl('net.ipv6.conf.default.accept_dad', 0, { netns: ns });
+      }
+    }
+    await host.createBridge(path(names.sw), 'br0');
+    if (masq) await host.createBridge(path(names.sw), 'br1');
+
+    const plug = async (ns: string, dev: string, port: string, bridge: string, address: string): Promise<void> => {
+      checkIfName(port);
+      await host.createVeth({ name: dev, netns: path(ns), peer: port, peerNetns: path(names.sw), peerMaster: bridge });
+      await addAddress({ dev, address, prefixLength: plan.prefixLength, netns: ns });
+    };
+    await plug(names.client, 'eth0', 'client', 'br0', plan.front(CLIENT));
+    await plug(names.director, directorDev, 'director', 'br0', plan.front(DIRECTOR));
+    if (masq) await plug(names.director, directorDev === 'eth1' ? 'eth2' : 'eth1', 'director1', 'br1', plan.back(DIRECTOR));
+    for (const [i, ns] of names.rs.entries()) await plug(ns, 'eth0', `rs${i + 1}`, masq ? 'br1' : 'br0', rsAddress(i));
+
+    await configureDirector({ vip, dev: directorDev, netns: names.director, forwarding });
+    for (const ns of names.rs) {
+      if (masq) await host.addRoute(path(ns), 'eth0', null, 0, plan.back(DIRECTOR));
+      else await configureRealServer({ vips: [vip], interfaces: ['eth0'], netns: ns, tunnel: forwarding === 'tunnel' });
+    }
+
+    const realServers: LabRealServer[] = names.rs.map((ns, i) => ({
+      name: `rs${i + 1}`,
+      address: rsAddress(i),
+      netns: ns,
+      weight: options.realServers[i]!.weight,
+    }));
+    for (const rs of realServers) {
+      const fd = await host.listenTcp(path(rs.netns), family === 'inet' ? '0.0.0.0' : '::', port, 511);
+      const sockets = new Set<Socket>();
+      const server = createServer((socket) => {
+        sockets.add(socket);
+        socket.on('close', () => sockets.delete(socket));
+        socket.on('error', () => undefined);
+        socket.end(rs.name);
+      });
+      servers.push({ server, sockets });
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen({ fd }, () => {
+          server.off('error', reject);
+          resolve();
+        });
+      });
+    }
+
+    ipvs = await Ipvs.open({ netns: names.director });
+    const service: ServiceKey = { protocol: 'tcp', address: vip, port };
+    await ipvs.addService({ ...service, scheduler });
+    for (const rs of realServers) await ipvs.addDestination(service, { address: rs.address, port, forwarding, weight: rs.weight });
+
+    const requestDetails = async (): Promise<LabAnswer> => {
+      const r = await host.tcpRequest(path(names.client), vip, port, timeoutMs, 256);
+      return { server: r.data, localPort: r.localPort };
+    };
+    return {
+      ipvs,
+      vip,
+      port,
+      service,
+      forwarding,
+      family,
+      realServers,
+      client: { netns: names.client, address: plan.front(CLIENT) },
+      director: { netns: names.director, address: plan.front(DIRECTOR), dev: directorDev },
+      switch: { netns: names.sw },
+      request: async () => (await requestDetails()).server,
+      requestDetails,
+      destroy,
+    };
+  } catch (e) {
+    await destroy().catch(() => undefined);
+    throw e;
+  }
+}
