@@ -4,8 +4,8 @@
 // mutations of valid replies. Same steps as `npm run test:native`.
 //
 // Needs cmake and a C++17 compiler with the sanitizers (g++ or clang++), not
-// node headers. The build lives in build/sanitize and is incremental; node-gyp
-// rebuild wipes build/, after which the first run compiles again (~25 s).
+// node headers. The build lives in .cache/sanitize (outside build/, which
+// node-gyp rebuild wipes) and is incremental; a first build takes ~25 s.
 
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { expect, test } from 'vitest';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const buildDir = path.join('build', 'sanitize');
+const buildDir = path.join('.cache', 'sanitize');
 const INSTALL = 'the native selftest needs cmake (>= 3.16) and g++ (or clang++) with ASan/UBSan: apt-get install cmake g++';
 
 function run(cmd: string, args: string[], step: string): string {
