@@ -34,6 +34,13 @@ export interface AddressOptions extends NetnsOption {
    */
   label?: string;
   /**
+   * IPv6 only, for {@link addAddress}: add it deprecated (`ip address add …
+   * preferred_lft 0`). It still receives traffic, but the kernel never picks
+   * it as the source of the host's own packets — what an IPv6 VIP needs, or
+   * the director would send tunnel packets and health checks from the VIP.
+   */
+  deprecated?: boolean;
+  /**
    * What {@link addAddress} does when the device already has the address
    * (IPv4: same address and prefix; IPv6: same address): `'error'` (default)
    * rejects with `EEXIST`; `'ok'` leaves it and resolves `false`.
@@ -53,7 +60,7 @@ export interface AddressInfo {
   label?: string;
 }
 
-const ADDRESS_KEYS = new Set(['dev', 'address', 'prefixLength', 'label', 'exist', 'netns']);
+const ADDRESS_KEYS = new Set(['dev', 'address', 'prefixLength', 'label', 'exist', 'deprecated', 'netns']);
 
 function addressSpec(options: AddressOptions, op: string): { dev: string; spec: RawAddressSpec } {
   if (typeof options !== 'object' || options === null) throw new TypeError(`${op} expects an options object`);
@@ -64,6 +71,11 @@ function addressSpec(options: AddressOptions, op: string): { dev: string; spec: 
   if (options.label !== undefined) {
     if (family === 'inet6') throw new TypeError(`label: IPv6 addresses have no labels (${options.address})`);
     spec.label = checkLabel(options.label, dev);
+  }
+  if (options.deprecated !== undefined) {
+    if (typeof options.deprecated !== 'boolean') throw new TypeError(`deprecated must be a boolean, got ${String(options.deprecated)}`);
+    if (options.deprecated && family === 'inet') throw new TypeError(`deprecated: only IPv6 addresses have lifetimes (${options.address})`);
+    if (options.deprecated) spec.deprecated = true;
   }
   if (options.exist !== undefined && options.exist !== 'error' && options.exist !== 'ok') {
     throw new TypeError(`exist must be 'error' or 'ok', got ${String(options.exist)}`);

@@ -24,6 +24,8 @@ export interface AddedAddress {
   address: string;
   prefixLength: number;
   label?: string;
+  /** IPv6 VIPs are added deprecated: never a source address. */
+  deprecated?: boolean;
 }
 
 /**
@@ -70,7 +72,8 @@ class ChangeLog {
     const added = await addAddress({ ...a, ...this.#netns, exist: 'ok' });
     if (!added) return;
     this.addresses.push(a);
-    this.#undo.push(() => deleteAddress({ ...a, ...this.#netns, exist: 'ok' }));
+    const { deprecated: _, ...key } = a;
+    this.#undo.push(() => deleteAddress({ ...key, ...this.#netns, exist: 'ok' }));
   }
 
   async linkUp(dev: string): Promise<void> {
@@ -110,7 +113,9 @@ class ChangeLog {
   }
 }
 
-const hostSingle = (family: Family): number => (family === 'inet' ? 32 : 128);
+/** A VIP as a single host: /32, or /128 and deprecated so it is never a source address. */
+const vipAddress = (dev: string, address: string, family: Family, label?: string): AddedAddress =>
+  family === 'inet' ? { dev, address, prefixLength: 32, ...(label ? { label } : {}) } : { dev, address, prefixLength: 128, deprecated: true };
 
 function checkVips(vips: unknown, field: string): { address: string; family: Family }[] {
   if (!Array.isArray(vips) || vips.length === 0) throw new TypeError(`${field} must be a non-empty array of IP addresses`);
@@ -169,8 +174,9 @@ export interface RealServerOptions extends NetnsOption {
  * - `arp_ignore=1` and `arp_announce=2` on `conf/all` and each interface
  *   (the kernel uses the larger of `all` and the interface's value), so the
  *   host neither answers ARP for the VIP nor uses it as ARP source;
- * - each VIP as /32 (IPv6: /128) on `lo`, labelled `lo:0`, `lo:1`, … (the
- *   first free labels), and `lo` up;
+ * - each VIP as /32 on `lo`, labelled `lo:0`, `lo:1`, … (the first free
+ *   labels), or as /128 and deprecated for IPv6 (see {@link AddressOptions.deprecated}),
+ *   and `lo` up;
  * - with `tunnel`, the LVS-TUN settings above.
  *
  * Every device is checked before anything changes (`ENODEV`; a missing
@@ -209,13 +215,12 @@ export async function configureRealServer(options: RealServerOptions): Promise<H
     const lo = await labeller('lo', ns);
     for (const vip of vips) {
       if (lo.has(vip.address)) continue; // someone else's: left as it is, now and on restore
-      const label = vip.family === 'inet' ? { label: lo.next() } : {};
-      await log.address({ dev: 'lo', address: vip.address, prefixLength: hostSingle(vip.family), ...label });
+      await log.address(vipAddress('lo', vip.address, vip.family, vip.family === 'inet' ? lo.next() : undefined));
     }
     for (const dev of tunnelDevs) {
       await log.linkUp(dev);
       for (const vip of vips.filter((v) => (v.family === 'inet') === (dev === 'tunl0'))) {
-        await log.address({ dev, address: vip.address, prefixLength: hostSingle(vip.family) });
+        await log.address(vipAddress(dev, vip.address, vip.family));
       }
     }
   });
@@ -238,8 +243,8 @@ export interface DirectorOptions extends NetnsOption {
 }
 
 /**
- * Puts the VIP on the director's NIC as a single host (/32, IPv6 /128) under an
- * alias label — the origin's `ifconfig bond0.4001:0 VIP netmask
+ * Puts the VIP on the director's NIC as a single host (/32; IPv6 /128,
+ * deprecated so the director never sends from it) under an alias label — the origin's `ifconfig bond0.4001:0 VIP netmask
  * 255.255.255.255` — and, for `masq`, turns on forwarding. `ENODEV` for an
  * unknown device, before any change. Resolves to the changes and their
  * `restore()`.
@@ -263,7 +268,7 @@ export async function configureDirector(options: DirectorOptions): Promise<HostC
 
   const log = new ChangeLog(options.netns);
   return log.apply(async () => {
-    await log.address({ dev, address: options.vip, prefixLength: hostSingle(family), ...(label ? { label } : {}) });
+    await log.address(vipAddress(dev, options.vip, family, label));
     if (forwarding === 'masq') {
       await log.sysctl(family === 'inet' ? 'net/ipv4/ip_forward' : 'net/ipv6/conf/all/forwarding', '1');
     }

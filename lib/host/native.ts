@@ -30,6 +30,8 @@ export interface RawAddressSpec {
   label?: string;
   /** IPv6: skip duplicate address detection (usable at once). */
   noDad?: boolean;
+  /** IPv6: preferred lifetime 0, never chosen as a source address. */
+  deprecated?: boolean;
 }
 
 /** A veth pair; both ends are brought up. */

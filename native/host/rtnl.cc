@@ -148,6 +148,12 @@ void Rtnl::addAddress(int index, const AddressSpec& spec) {
   request(RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL, &ifa, sizeof ifa, [&](nl::Writer& w) {
     putAddress(w, spec);
     if (spec.noDad) w.putU32(IFA_FLAGS, IFA_F_NODAD);
+    if (spec.deprecated) {
+      ifa_cacheinfo ci{};
+      ci.ifa_prefered = 0;
+      ci.ifa_valid = 0xffffffffu;  // INFINITY_LIFE_TIME
+      w.put(IFA_CACHEINFO, &ci, sizeof ci);
+    }
   });
 }
 

@@ -39,6 +39,9 @@ struct AddressSpec {
   int prefixLength = 0;
   std::string label;   // IPv4 only; empty = the device name
   bool noDad = false;  // IPv6: usable at once, no duplicate detection
+  // IPv6: preferred lifetime 0 (valid forever), so the kernel never picks it as
+  // a source address; incoming traffic to it still works. For VIPs.
+  bool deprecated = false;
 };
 
 // One NETLINK_ROUTE socket, opened inside a network namespace (empty path:

@@ -122,6 +122,10 @@ host::AddressSpec specArg(const Napi::Value& v) {
   spec.prefixLength = intArg(o.Get("prefixLength"), "prefixLength", 0, spec.address.maxPrefix());
   if (o.Has("label") && o.Get("label").IsString()) spec.label = o.Get("label").As<Napi::String>().Utf8Value();
   spec.noDad = boolArg(o.Get("noDad"));
+  spec.deprecated = boolArg(o.Get("deprecated"));
+  if (spec.deprecated && spec.address.family != AF_INET6) {
+    throw Napi::TypeError::New(env, "deprecated applies to IPv6 addresses only");
+  }
   return spec;
 }
 

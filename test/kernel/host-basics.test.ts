@@ -85,6 +85,11 @@ describe('addresses', () => {
     expect(await listAddresses({ dev: 'lo', netns })).toContainEqual({ dev: 'lo', family: 'inet6', address: 'fd00::7', prefixLength: 128 });
     await deleteAddress({ dev: 'lo', address: 'fd00::7', netns });
     expect(ipAddrs().join()).not.toContain('fd00::7');
+    // A VIP that must never be a source address: preferred_lft 0.
+    await addAddress({ dev: 'lo', address: 'fd00::8', deprecated: true, netns });
+    expect(ok(ns.exec('ip', ['-o', 'address', 'show', 'dev', 'lo']))).toMatch(/inet6 fd00::8\/128 scope global deprecated.*valid_lft forever preferred_lft 0sec/);
+    await deleteAddress({ dev: 'lo', address: 'fd00::8', netns });
+    await expect(addAddress({ dev: 'lo', address: '10.0.0.8', deprecated: true, netns })).rejects.toThrow(/only IPv6/);
   });
 
   it('sets links up and down', async () => {

@@ -93,7 +93,7 @@ describe('configureRealServer', () => {
     const before = snapshot();
     const changes = await configureRealServer({ vips: ['10.0.0.110', 'fd00::110'], interfaces: ['eth0'], netns });
     expect(labelsOn('lo')).toContain('10.0.0.110/32 lo:0');
-    expect(sh('ip', '-o', '-6', 'address', 'show', 'dev', 'lo')).toContain('fd00::110/128');
+    expect(sh('ip', '-o', '-6', 'address', 'show', 'dev', 'lo')).toMatch(/fd00::110\/128 scope global deprecated/);
     expect(changes.links).toEqual(['lo']);
     expect(sh('sysctl', '-n', 'net.ipv4.conf.all.rp_filter').trim()).toBe(before.sysctl.match(/all\.rp_filter = (\d)/)![1]);
     await changes.restore();
