@@ -323,6 +323,38 @@ const RD_PERSISTENT = 16;
 const R_HAS_STATS = 18;
 const R_STATS = 20;
 
+/** Reply word offsets, exported for tests that check them against records.h. */
+export const REPLY_OFFSETS = {
+  replyWords: R_WORDS,
+  rsDestCount: RS_DEST_COUNT,
+  rsFamily: RS_FAMILY,
+  rsProtocol: RS_PROTOCOL,
+  rsAddr: RS_ADDR,
+  rsPort: RS_PORT,
+  rsFwmark: RS_FWMARK,
+  rsScheduler: RS_SCHEDULER,
+  rsFlags: RS_FLAGS,
+  rsTimeout: RS_TIMEOUT,
+  rsNetmask: RS_NETMASK,
+  rsPe: RS_PE,
+  rdFamily: RD_FAMILY,
+  rdAddr: RD_ADDR,
+  rdPort: RD_PORT,
+  rdFwd: RD_FWD,
+  rdWeight: RD_WEIGHT,
+  rdUpper: RD_UPPER,
+  rdLower: RD_LOWER,
+  rdHasTunnel: RD_HAS_TUNNEL,
+  rdTunType: RD_TUN_TYPE,
+  rdTunPort: RD_TUN_PORT,
+  rdTunFlags: RD_TUN_FLAGS,
+  rdActive: RD_ACTIVE,
+  rdInactive: RD_INACTIVE,
+  rdPersistent: RD_PERSISTENT,
+  replyHasStats: R_HAS_STATS,
+  replyStats: R_STATS,
+} as const;
+
 class ReplyReader {
   readonly words: Uint32Array;
   readonly view: DataView;

@@ -1,6 +1,7 @@
 /**
  * Seeded generators of valid public inputs, and what the kernel would hold for
- * them, for the property-style tests of lib/validate.ts and lib/convert.ts.
+ * them, for the property-style tests of lib/validate.ts and lib/wire.ts (specs
+ * written by RecordWriter, echoed as the kernel holds them, decoded back).
  */
 import { canonicalAddress, formatIPv6, schedulerFlagNames, serviceKeyFamily } from '../../lib/convert.js';
 import { PERSISTENCE_TIMEOUT_MAX, U32_MAX, WEIGHT_MAX } from '../../lib/validate.js';
@@ -108,7 +109,7 @@ export function genServiceSpec(g: Gen): ServiceSpec {
   return spec as unknown as ServiceSpec;
 }
 
-/** What the kernel holds for a spec, as `rawToService` should present it. */
+/** What the kernel holds for a spec, as `decodeServices` should present it. */
 export function expectedService(spec: ServiceSpec): Service {
   const family = serviceKeyFamily(spec);
   const key: ServiceKey =
@@ -163,7 +164,7 @@ export function genDestinationSpec(g: Gen, serviceKey: ServiceKey): DestinationS
   return spec as unknown as DestinationSpec;
 }
 
-/** What the kernel holds for a destination spec, as `rawToDestination` should present it. */
+/** What the kernel holds for a destination spec, as `decodeDestinations` should present it. */
 export function expectedDestination(spec: DestinationSpec, serviceKey: ServiceKey): Destination {
   const forwarding = spec.forwarding ?? 'route';
   const out: Record<string, unknown> = {

@@ -1,19 +1,6 @@
-import { describe, expect, test, vi } from 'vitest';
+import { describe, expect, test } from 'vitest';
 
-// lib/native.ts loads the addon when imported; these tests need only its
-// constants, so the .node file is stubbed and the suite runs without a build.
-vi.mock('node:module', async (importOriginal) => {
-  const actual = await importOriginal<typeof import('node:module')>();
-  return {
-    ...actual,
-    createRequire: (url: string | URL) => {
-      const real = actual.createRequire(url);
-      return Object.assign((id: string) => (id.endsWith('.node') ? {} : real(id)), real);
-    },
-  };
-});
-
-import { destinationSpecToRaw, serviceSpecToRaw } from '../../lib/convert.js';
+import { CMD_NEW_DEST, CMD_NEW_SERVICE } from '../../lib/kernel.js';
 import type { ServiceKey } from '../../lib/types.js';
 import {
   validateBatchOp,
@@ -25,6 +12,7 @@ import {
   validateServiceSpec,
   validateTimeouts,
 } from '../../lib/validate.js';
+import { RecordWriter } from '../../lib/wire.js';
 import { Gen, genDestinationSpec, genServiceSpec } from './gen.js';
 
 type ErrorClass = typeof TypeError | typeof RangeError;
@@ -639,20 +627,23 @@ describe('batch ops', () => {
 });
 
 describe('seeded properties', () => {
-  test('generated specs are valid and convert', () => {
+  test('generated specs are valid and encode', () => {
     const g = new Gen(3);
+    const w = new RecordWriter();
     for (let i = 0; i < 2000; i++) {
       const s = genServiceSpec(g);
       validateServiceSpec(s);
-      serviceSpecToRaw(s);
+      w.serviceSpec(CMD_NEW_SERVICE, s);
       const d = genDestinationSpec(g, s);
       validateDestinationSpec(d, s);
-      destinationSpecToRaw(d, s);
+      w.destinationSpec(CMD_NEW_DEST, s, d);
     }
+    expect(w.count).toBe(4000);
   });
 
-  test('mutated specs either pass and convert, or throw TypeError/RangeError naming a field', () => {
+  test('mutated specs either pass and encode, or throw TypeError/RangeError naming a field', () => {
     const g = new Gen(4);
+    const w = new RecordWriter();
     const junk: unknown[] = [
       undefined, null, -1, 0, 1, 1.5, 65536, 2 ** 32, NaN, Infinity, '', 'x', '10.0.0.1', '::1', 'tcp', true, [], {}, 1n,
     ];
@@ -665,9 +656,9 @@ describe('seeded properties', () => {
       target[g.pick(keys)] = g.pick(junk);
       try {
         validateServiceSpec(s);
-        serviceSpecToRaw(s);
+        w.serviceSpec(CMD_NEW_SERVICE, s);
         validateDestinationSpec(d, s);
-        destinationSpecToRaw(d, s);
+        w.destinationSpec(CMD_NEW_DEST, s, d);
       } catch (e) {
         thrown++;
         expect([TypeError, RangeError]).toContain((e as Error).constructor);
