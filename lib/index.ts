@@ -8,3 +8,4 @@ export type { BatchResult, OpenOptions } from './ipvs.js';
 export { IpvsError } from './errors.js';
 export type { IpvsErrorDetails } from './errors.js';
 export type * from './types.js';
+export * from './host/index.js';

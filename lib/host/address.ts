@@ -52,9 +52,11 @@ export interface AddressOptions extends NetnsOption {
 export interface AddressInfo {
   /** Device the address is on. */
   dev: string;
+  /** `'inet'` (IPv4) or `'inet6'`. */
   family: Family;
   /** Canonical text (`10.0.0.1`, `fd00::1`). */
   address: string;
+  /** Prefix length of the address's subnet (32 / 128 for a single host). */
   prefixLength: number;
   /** IPv4 alias label, present only when it differs from the device name (`lo:0`). */
   label?: string;

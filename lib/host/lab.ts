@@ -4,11 +4,9 @@
  * with a tiny TCP server on each real server that answers with its name.
  *
  * ```
- *  route / tunnel                      masq
- *  client  director  rs1 … rsN        client  director          rs1 … rsN
- *   eth0    eth0     eth0  eth0        eth0   eth0    eth1       eth0  eth0
- *     \       |       |    /             \     /        \         |    /
- *      `---- br0 (switch ns) -'          br0 (switch)    `- br1 (switch) -'
+ * route, tunnel:  client.eth0, director.eth0, rs1.eth0 … rsN.eth0  ── br0
+ * masq:           client.eth0, director.eth0                       ── br0
+ *                 director.eth1, rs1.eth0 … rsN.eth0               ── br1
  * ```
  *
  * @module
@@ -30,8 +28,11 @@ import { checkIfName, netnsArg } from './validate.js';
 export interface LabOptions {
   /** How the director forwards: `'route'` (DR), `'masq'` (NAT) or `'tunnel'` (ipip). */
   forwarding: Forwarding;
-  /** One entry per real server. */
-  realServers: readonly { weight: number }[];
+  /** One entry per real server, in order (`rs1`, `rs2`, …). */
+  realServers: readonly {
+    /** Its IPVS weight. */
+    weight: number;
+  }[];
   /** IPVS scheduler; default `'wlc'`. */
   scheduler?: string;
   /** Service (and real server) TCP port; default 80. */
@@ -52,6 +53,7 @@ export interface LabRealServer {
   address: string;
   /** Its network namespace name (under /run/netns). */
   netns: string;
+  /** Its IPVS weight. */
   weight: number;
 }
 
@@ -67,18 +69,39 @@ export interface LabAnswer {
 export interface Lab {
   /** IPVS handle on the director's namespace (closed by {@link Lab.destroy}). */
   ipvs: Ipvs;
-  /** The virtual IP and port the client connects to. */
+  /** The virtual IP the client connects to. */
   vip: string;
+  /** The service port (also the real servers' port). */
   port: number;
   /** The IPVS service key (`tcp`, vip, port). */
   service: ServiceKey;
+  /** The forwarding method of every destination. */
   forwarding: Forwarding;
+  /** The family of every address in the lab. */
   family: Family;
+  /** The real servers, in the order of {@link LabOptions.realServers}. */
   realServers: LabRealServer[];
-  client: { netns: string; address: string };
-  director: { netns: string; address: string; dev: string };
+  /** The client host. */
+  client: {
+    /** Its network namespace name. */
+    netns: string;
+    /** Its address. */
+    address: string;
+  };
+  /** The director host. */
+  director: {
+    /** Its network namespace name (where `ipvs` works). */
+    netns: string;
+    /** Its own address on the client segment. */
+    address: string;
+    /** Its client-facing NIC, which carries the VIP. */
+    dev: string;
+  };
   /** The namespace holding the bridges. */
-  switch: { netns: string };
+  switch: {
+    /** Its network namespace name. */
+    netns: string;
+  };
   /** One TCP connection from the client to the VIP; resolves to the answering server's name. */
   request(): Promise<string>;
   /** Like {@link Lab.request}, with the client port used. */

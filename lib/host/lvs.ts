@@ -14,15 +14,21 @@ import { checkAddress, checkIfName, checkLabel, netnsArg } from './validate.js';
 export interface SysctlChange {
   /** Slashed key (`net/ipv4/conf/eth0/arp_ignore`): unambiguous with dotted interface names. */
   key: string;
+  /** The value found before, exactly as read (what `restore()` writes back). */
   before: string;
+  /** The value written. */
   after: string;
 }
 
 /** An address added by a configure call. */
 export interface AddedAddress {
+  /** Device it was added to. */
   dev: string;
+  /** The address, as given. */
   address: string;
+  /** 32 or 128: VIPs are single hosts. */
   prefixLength: number;
+  /** IPv4 alias label (`lo:0`), when one was given. */
   label?: string;
   /** IPv6 VIPs are added deprecated: never a source address. */
   deprecated?: boolean;
@@ -34,7 +40,9 @@ export interface AddedAddress {
  * already there, a link that was already up are left alone now and later.
  */
 export interface HostChanges {
+  /** Sysctls written, in order, with their previous values. */
   sysctls: SysctlChange[];
+  /** Addresses added (not those that were already there). */
   addresses: AddedAddress[];
   /** Devices brought up. */
   links: string[];
