@@ -119,7 +119,7 @@ export class RecordWriter {
 
   #start(cmd: number): number {
     if ((this.count + 1) * RECORD_WORDS > this.#words.length) {
-      const grown = new Uint32Array(this.#words.length * 2);
+      const grown = new Uint32Array(Math.max(this.#words.length * 2, RECORD_WORDS));
       grown.set(this.#words);
       this.#words = grown;
       this.#bytes = new Uint8Array(grown.buffer);
@@ -417,7 +417,8 @@ class ReplyReader {
             address: this.address(base + RS_ADDR, w[base + RS_FAMILY]!),
             port: w[base + RS_PORT]!,
           };
-    const service: Service = { ...key, family, scheduler, stats: this.stats(base), rates: this.rates(base) };
+    // Settings first, counters last: the order lib/types.ts documents and logs show.
+    const service = { ...key, family, scheduler } as Service;
     if (flags & SVC_F_PERSISTENT) {
       const netmask = w[base + RS_NETMASK]!;
       service.persistence = {
@@ -435,6 +436,8 @@ class ReplyReader {
       service.schedulerFlags = set;
     }
     if (this.name(w[base + RS_PE]!) === 'sip') service.persistenceEngine = 'sip';
+    service.stats = this.stats(base);
+    service.rates = this.rates(base);
     return service;
   }
 
@@ -443,7 +446,7 @@ class ReplyReader {
     const base = index * R_WORDS;
     const af = w[base + RD_FAMILY]!;
     const forwarding = rawToForwarding(w[base + RD_FWD]!);
-    const dest: Destination = {
+    const dest = {
       address: this.address(base + RD_ADDR, af),
       family: rawToFamily(af),
       port: w[base + RD_PORT]!,
@@ -451,17 +454,17 @@ class ReplyReader {
       weight: w[base + RD_WEIGHT]!,
       upperThreshold: w[base + RD_UPPER]!,
       lowerThreshold: w[base + RD_LOWER]!,
-      activeConnections: w[base + RD_ACTIVE]!,
-      inactiveConnections: w[base + RD_INACTIVE]!,
-      persistentConnections: w[base + RD_PERSISTENT]!,
-      stats: this.stats(base),
-      rates: this.rates(base),
-    };
+    } as Destination;
     // Kernels before 5.2 report no tunnel attributes: then there is nothing to show.
     if (forwarding === 'tunnel' && w[base + RD_HAS_TUNNEL]) {
       const type = rawToTunnelType(w[base + RD_TUN_TYPE]!);
       if (type) dest.tunnel = { type, port: w[base + RD_TUN_PORT]!, checksum: rawToChecksum(w[base + RD_TUN_FLAGS]!) };
     }
+    dest.activeConnections = w[base + RD_ACTIVE]!;
+    dest.inactiveConnections = w[base + RD_INACTIVE]!;
+    dest.persistentConnections = w[base + RD_PERSISTENT]!;
+    dest.stats = this.stats(base);
+    dest.rates = this.rates(base);
     return dest;
   }
 }

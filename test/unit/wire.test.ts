@@ -582,10 +582,8 @@ describe('RecordWriter mechanics', () => {
     }
   });
 
-  // Every capacity from 1 grows; capacity 0 doubles to 0 and drops every record
-  // while `count` still climbs (records.byteLength 0, count 1). No caller in lib/
-  // passes 0 (ipvs.ts uses 1024). Flip to `test` once RecordWriter grows from 0.
-  test.fails('grows from capacity 0', () => {
+  // Doubling 0 gives 0: the writer must still make room for the first record.
+  test('grows from capacity 0', () => {
     const w = new RecordWriter(0);
     w.bare(CMD_FLUSH);
     expect(w.count).toBe(1);
@@ -691,10 +689,8 @@ describe('services from the kernel (reply records)', () => {
     expect(Object.keys(svc)).toEqual(['protocol', 'address', 'port', 'family', 'scheduler', 'stats', 'rates']);
   });
 
-  // The display order lib/types.ts declares and the old object conversion kept:
-  // identity, settings, counters. The record decoder adds the settings after
-  // `stats` and `rates` (see the report); flip to `test` once it keeps the order.
-  test.fails('settings come before stats and rates (display order)', () => {
+  // The display order lib/types.ts declares: identity, settings, counters.
+  test('settings come before stats and rates (display order)', () => {
     const svc = decodeService(
       kernelService({ protocol: IPPROTO_UDP, flags: SVC_F_PERSISTENT | SVC_F_ONEPACKET | SVC_F_SCHED1, timeout: 1, pe: 'sip' }),
     );
@@ -973,10 +969,8 @@ describe('destinations from the kernel (reply records)', () => {
     }
   });
 
-  // The display order the old object conversion kept and lib/types.ts declares:
-  // `tunnel` right after `lowerThreshold`. The record decoder appends it after
-  // `rates` (see the report); flip to `test` once lib/wire.ts keeps the order.
-  test.fails('tunnel sits right after lowerThreshold (display order)', () => {
+  // The display order lib/types.ts declares: `tunnel` right after `lowerThreshold`.
+  test('tunnel sits right after lowerThreshold (display order)', () => {
     const t = decodeDestination(kernelDest({ fwd: FWD_TUNNEL, tunType: TUN_GUE, tunPort: 6080 }));
     expect(Object.keys(t).indexOf('tunnel')).toBe(Object.keys(t).indexOf('lowerThreshold') + 1);
   });
