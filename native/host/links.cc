@@ -28,7 +28,7 @@ bool sameAddress(const Address& have, const AddressSpec& want) {
 }
 
 std::string onDev(const AddressSpec& spec, const std::string& dev) {
-  return "address " + describe(spec.address, spec.prefixLength) + " " + "on " + dev;
+  return "address " + describe(spec.address, spec.prefixLength) + " on " + dev;
 }
 
 // A namespace file held open for IFLA_NET_NS_FD; -1 for the caller's own.
@@ -121,11 +121,20 @@ void createVeth(const VethSpec& spec) {
       rethrow(e, "cannot create veth pair " + spec.name + "/" + spec.peer);
     }
     Link peer = rt.link(spec.peer);
-    if (!spec.peerMaster.empty()) rt.setMaster(peer.index, rt.link(spec.peerMaster).index);
-    rt.setUp(peer.index, true);
+    try {
+      if (!spec.peerMaster.empty()) rt.setMaster(peer.index, rt.link(spec.peerMaster).index);
+      rt.setUp(peer.index, true);
+      Rtnl main(spec.netns);
+      main.setUp(main.link(spec.name).index, true);
+    } catch (...) {
+      // Deleting one end deletes the pair: leave nothing half-made.
+      try {
+        rt.deleteLink(peer.index);
+      } catch (const nl::Error&) {
+      }
+      throw;
+    }
   }
-  Rtnl rt(spec.netns);
-  rt.setUp(rt.link(spec.name).index, true);
 }
 
 void createBridge(const std::string& netns, const std::string& name) {
