@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 
 import { IpvsError } from '../../lib/errors.js';
 import { configureDirector, configureRealServer, readSysctl } from '../../lib/host/index.js';
-import { inUml, ok, run, useFreshNetns } from './support.js';
+import { ok, run, useFreshNetns } from './support.js';
 
 const ns = useFreshNetns('hostl');
 const netns = ns.name;
@@ -123,19 +123,13 @@ describe('configureRealServer', () => {
     expect(snapshot()).toEqual(before);
   });
 
-  // Flips a global knob for a moment: only in the UML guest, never on a real host.
-  it.skipIf(!inUml)('says to load ipip when tunl0 is missing', async () => {
-    // With this at 1, only the initial namespace gets tunl0 (kernel ≥ 5.3).
-    const old = run('cat', ['/proc/sys/net/core/fb_tunnels_only_for_init_net']);
-    expect(old.status).toBe(0);
+  // A namespace without tunl0, made without touching anything global: the
+  // fallback device can be renamed away inside its own namespace.
+  it('says to load ipip when tunl0 is missing', async () => {
     const name = `hostl-notun-${process.pid}`;
-    ok(run('sysctl', ['-q', '-w', 'net.core.fb_tunnels_only_for_init_net=1']));
+    ok(run('ip', ['netns', 'add', name]));
     try {
-      ok(run('ip', ['netns', 'add', name]));
-    } finally {
-      ok(run('sysctl', ['-q', '-w', `net.core.fb_tunnels_only_for_init_net=${old.stdout.trim()}`]));
-    }
-    try {
+      ok(run('ip', ['-n', name, 'link', 'set', 'tunl0', 'name', 'tunl-away']));
       const err = await configureRealServer({ vips: ['10.0.0.140'], tunnel: true, netns: name }).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(IpvsError);
       expect((err as IpvsError).message).toMatch(/no network device named 'tunl0'.*ipip.*modprobe ipip/);

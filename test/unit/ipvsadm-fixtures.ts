@@ -1,6 +1,6 @@
 // Loads the golden ipvsadm 1.31 outputs that test/unit/fixtures/ipvsadm/capture.sh
 // took in User-Mode Linux, and table.json, the same table in ipvs-ts's types.
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Daemon, Info, ServiceWithDestinations, Timeouts } from '../../lib/types.js';
@@ -45,4 +45,3 @@ export function errorCases(): ErrorCase[] {
   return JSON.parse(fixtureText('errors.json')) as ErrorCase[];
 }
 
-export const hasEtcServices = existsSync('/etc/services');

@@ -8,7 +8,7 @@ import {
   type ServiceRule,
 } from '../../lib/ipvsadm/rules.js';
 import type { Destination, ServiceKey, ServiceWithDestinations } from '../../lib/types.js';
-import { capturedTable, errorCases, fixtureText, golden, hasEtcServices } from './ipvsadm-fixtures.js';
+import { capturedTable, errorCases, fixtureText, golden } from './ipvsadm-fixtures.js';
 
 const table = capturedTable();
 const zeroStats = { conns: 0n, inPkts: 0n, outPkts: 0n, inBytes: 0n, outBytes: 0n };
@@ -89,7 +89,7 @@ describe('formatIpvsadmRules against real ipvsadm 1.31 output', () => {
   it('ipvsadm -Sn', () => {
     expect(formatIpvsadmRules(table.services)).toBe(golden('save-n'));
   });
-  it.skipIf(!hasEtcServices)('ipvsadm -S (port names from /etc/services)', () => {
+  it('ipvsadm -S (port names from /etc/services)', () => {
     expect(formatIpvsadmRules(table.services, { numeric: false })).toBe(golden('save'));
   });
   it('leaves out thresholds, as -S does', () => {
@@ -289,7 +289,7 @@ describe('parseIpvsadmRules: line forms and options', () => {
     expect(reason('-A -t web:80')).toBe('illegal virtual server address[:port] specified');
   });
 
-  it.skipIf(!hasEtcServices)('looks port names up in /etc/services by default', () => {
+  it('looks port names up in /etc/services by default', () => {
     expect(svcOf('-A -t 10.0.0.1:http -s rr')).toMatchObject({ port: 80 });
   });
 
