@@ -11,6 +11,7 @@
         "native/nl/netns.cc",
         "native/napi/convert.cc",
         "native/napi/records.cc",
+        "native/napi/job.cc",
         "native/napi/addon.cc",
         "native/host/ip.cc",
         "native/host/rtnl.cc",

@@ -6,6 +6,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include "nl/fd.h"
+
 namespace host {
 
 namespace {
@@ -32,26 +34,15 @@ std::string onDev(const AddressSpec& spec, const std::string& dev) {
 }
 
 // A namespace file held open for IFLA_NET_NS_FD; -1 for the caller's own.
-class NsFd {
- public:
-  explicit NsFd(const std::string& path) {
-    if (path.empty()) return;
-    fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd_ < 0) {
-      int e = errno;
-      throw nl::Error(e, "network namespace " + path + ": " + std::strerror(e));
-    }
+nl::Fd openNetns(const std::string& path) {
+  if (path.empty()) return nl::Fd();
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    int e = errno;
+    throw nl::Error(e, "network namespace " + path + ": " + std::strerror(e));
   }
-  ~NsFd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  NsFd(const NsFd&) = delete;
-  NsFd& operator=(const NsFd&) = delete;
-  int get() const { return fd_; }
-
- private:
-  int fd_ = -1;
-};
+  return nl::Fd(fd);
+}
 
 }  // namespace
 
@@ -111,7 +102,7 @@ bool setLinkUp(const std::string& netns, const std::string& dev, bool up) {
 }
 
 void createVeth(const VethSpec& spec) {
-  NsFd ns(spec.netns), peerNs(spec.peerNetns);
+  nl::Fd ns = openNetns(spec.netns), peerNs = openNetns(spec.peerNetns);
   {
     // Created from the peer's side, so the peer needs no IFLA_NET_NS_FD.
     Rtnl rt(spec.peerNetns);

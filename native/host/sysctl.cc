@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "nl/fd.h"
 #include "nl/netns.h"
 #include "nl/socket.h"
 
@@ -25,19 +26,6 @@ void checkPath(const std::string& path, const std::string& key) {
   if (!ok) throw nl::Error(EINVAL, "not a network sysctl key: '" + key + "'");
 }
 
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
 
 int openSysctl(const std::string& path, const std::string& key, int flags) {
   std::string full = "/proc/sys/" + path;
@@ -57,7 +45,7 @@ int openSysctl(const std::string& path, const std::string& key, int flags) {
 std::string readSysctl(const std::string& netns, const std::string& path, const std::string& key) {
   checkPath(path, key);
   nl::NetnsScope scope(netns);
-  Fd fd(openSysctl(path, key, O_RDONLY));
+  nl::Fd fd(openSysctl(path, key, O_RDONLY));
   std::string out;
   char buf[4096];
   for (;;) {
@@ -78,7 +66,7 @@ std::string readSysctl(const std::string& netns, const std::string& path, const 
 void writeSysctl(const std::string& netns, const std::string& path, const std::string& key, const std::string& value) {
   checkPath(path, key);
   nl::NetnsScope scope(netns);
-  Fd fd(openSysctl(path, key, O_WRONLY));
+  nl::Fd fd(openSysctl(path, key, O_WRONLY));
   // One write: proc handlers parse a value from a single write at offset 0.
   ssize_t n;
   do {

@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "nl/fd.h"
 #include "nl/netns.h"
 #include "nl/socket.h"
 
@@ -16,24 +17,6 @@ namespace host {
 
 namespace {
 
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  int get() const { return fd_; }
-  int release() {
-    int fd = fd_;
-    fd_ = -1;
-    return fd;
-  }
-
- private:
-  int fd_;
-};
 
 socklen_t toSockaddr(const IpAddress& a, int port, sockaddr_storage& ss) {
   std::memset(&ss, 0, sizeof ss);
@@ -74,7 +57,7 @@ bool waitFor(int fd, short events, int timeoutMs) {
 
 int listenTcp(const std::string& netns, const IpAddress& address, int port, int backlog) {
   nl::NetnsScope scope(netns);
-  Fd fd(::socket(address.family, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  nl::Fd fd(::socket(address.family, SOCK_STREAM | SOCK_CLOEXEC, 0));
   if (fd.get() < 0) fail(errno, "socket");
   int one = 1;
   ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
@@ -93,7 +76,7 @@ TcpAnswer tcpRequest(const std::string& netns, const IpAddress& address, int por
     s = ::socket(address.family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (s < 0) fail(errno, "socket");
   }
-  Fd fd(s);
+  nl::Fd fd(s);
   sockaddr_storage ss;
   socklen_t len = toSockaddr(address, port, ss);
   if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&ss), len) != 0) {

@@ -4,6 +4,7 @@
 // rejects instead of touching freed memory.
 #include <napi.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <memory>
@@ -11,57 +12,32 @@
 
 #include "ipvs/client.h"
 #include "napi/convert.h"
-#include "napi/records.h"
 #include "napi/host.h"
+#include "napi/job.h"
+#include "napi/records.h"
 
 namespace {
+
+using napi_job::errnoCode;
 
 // Random; marks objects created by this addon as IPVS handles.
 constexpr napi_type_tag kHandleTag = {0x6a1f3c2e9b7d4f10ULL, 0x83c5e2a4d1b06f97ULL};
 
-// What a JS handle owns. The client is destroyed by close() or, when work is
-// in flight, by the last job that sees the handle closed.
+// What a JS handle owns. close() drops the client at once when it is idle;
+// otherwise the job in flight drops it when it finishes.
 struct HandleState {
   std::mutex mutex;
   std::unique_ptr<ipvs::Client> client;
-  bool closed = false;
+  std::atomic<bool> closed{false};
 };
 using HandleRef = std::shared_ptr<HandleState>;
 
-struct AddonData {
-  Napi::FunctionReference errorClass;
-};
-
-std::string errnoCode(int error) {
-  const char* name = strerrorname_np(error);
-  return name ? name : "E" + std::to_string(error);
-}
-
-// Builds an IpvsError (the JS class handed over by setErrorClass) or, before
-// that happened, a plain Error with the same properties.
-Napi::Error makeError(Napi::Env env, const std::string& op, int error, const std::string& message,
-                      const std::string& extack) {
-  Napi::Object details = Napi::Object::New(env);
-  details.Set("errno", error);
-  details.Set("code", errnoCode(error));
-  details.Set("op", op);
-  if (!extack.empty()) details.Set("extack", extack);
-  auto* data = env.GetInstanceData<AddonData>();
-  if (data && !data->errorClass.IsEmpty()) {
-    Napi::Object err = data->errorClass.New({Napi::String::New(env, message), details});
-    return Napi::Error(env, err);
-  }
-  Napi::Error err = Napi::Error::New(env, message);
-  for (const char* key : {"errno", "code", "op", "extack"}) {
-    if (details.Has(key)) err.Value().Set(key, details.Get(key));
-  }
-  return err;
-}
-
 // Every IPVS command needs CAP_NET_ADMIN; say so rather than "Operation not permitted".
-std::string withPermissionHint(int error, const std::string& message) {
-  if (error != EPERM && error != EACCES) return message;
-  return "permission denied: IPVS needs CAP_NET_ADMIN in the network namespace (" + message + ")";
+nl::Error withPermissionHint(const nl::Error& e) {
+  if (e.error() != EPERM && e.error() != EACCES) return e;
+  return nl::Error(e.error(),
+                   std::string("permission denied: IPVS needs CAP_NET_ADMIN in the network namespace (") + e.what() + ")",
+                   e.extack());
 }
 
 HandleRef* unwrapHandle(const Napi::Value& v) {
@@ -74,167 +50,73 @@ HandleRef* unwrapHandle(const Napi::Value& v) {
   return static_cast<HandleRef*>(ptr);
 }
 
-// A promise-returning job: Execute() runs on the pool with only plain C++
-// data; Resolve() builds the JS result on the JS thread.
-class Job : public Napi::AsyncWorker {
- public:
-  Job(Napi::Env env, std::string op, HandleRef handle)
-      : Napi::AsyncWorker(env, op.c_str()), op_(std::move(op)), handle_(std::move(handle)), deferred_(env) {}
-
-  Napi::Promise Promise() { return deferred_.Promise(); }
-
- protected:
-  virtual void Run(ipvs::Client& client) = 0;
-  virtual Napi::Value Resolve(Napi::Env env) = 0;
-
-  void Execute() override {
-    try {
-      std::lock_guard<std::mutex> lock(handle_->mutex);
-      if (handle_->closed || !handle_->client) {
-        handle_->client.reset();
-        Fail(EBADF, "the IPVS handle is closed", {});
-        return;
-      }
-      Run(*handle_->client);
-    } catch (const nl::Error& e) {
-      Fail(e.error(), e.what(), e.extack());
-    } catch (const nl::ParseError& e) {
-      Fail(EPROTO, std::string("malformed reply from the kernel: ") + e.what(), {});
-    } catch (const std::exception& e) {
-      Fail(EIO, e.what(), {});
+// Runs `fn(client)` on the pool thread under the handle's lock.
+template <typename Fn>
+void withClient(const HandleRef& handle, const Fn& fn) {
+  std::lock_guard<std::mutex> lock(handle->mutex);
+  struct DropWhenClosed {
+    HandleState& h;
+    ~DropWhenClosed() {
+      if (h.closed) h.client.reset();  // nothing keeps the socket (or its namespace) after close()
     }
+  } drop{*handle};
+  if (handle->closed || !handle->client) throw nl::Error(EBADF, "the IPVS handle is closed");
+  try {
+    fn(*handle->client);
+  } catch (const nl::Error& e) {
+    throw withPermissionHint(e);
   }
-
-  void OnOK() override {
-    Napi::Env env = Env();
-    Napi::HandleScope scope(env);
-    if (error_ != 0) {
-      deferred_.Reject(makeError(env, op_, error_, withPermissionHint(error_, message_), extack_).Value());
-      return;
-    }
-    try {
-      deferred_.Resolve(Resolve(env));
-    } catch (const Napi::Error& e) {
-      deferred_.Reject(e.Value());
-    }
-  }
-
-  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
-
-  void Fail(int error, const std::string& message, const std::string& extack) {
-    error_ = error;
-    message_ = message;
-    extack_ = extack;
-  }
-
-  std::string op_;
-  HandleRef handle_;
-
- private:
-  Napi::Promise::Deferred deferred_;
-  int error_ = 0;
-  std::string message_;
-  std::string extack_;
-};
-
-// Wraps a lambda pair into a Job, which keeps each operation to a few lines.
-template <typename RunFn, typename ResolveFn>
-class LambdaJob : public Job {
- public:
-  LambdaJob(Napi::Env env, std::string op, HandleRef handle, RunFn run, ResolveFn resolve)
-      : Job(env, std::move(op), std::move(handle)), run_(std::move(run)), resolve_(std::move(resolve)) {}
-
- protected:
-  void Run(ipvs::Client& client) override { run_(client); }
-  Napi::Value Resolve(Napi::Env env) override { return resolve_(env); }
-
- private:
-  RunFn run_;
-  ResolveFn resolve_;
-};
-
-template <typename RunFn, typename ResolveFn>
-Napi::Value queue(const Napi::CallbackInfo& info, const char* op, RunFn run, ResolveFn resolve) {
-  Napi::Env env = info.Env();
-  HandleRef handle = *unwrapHandle(info[0]);
-  auto* job = new LambdaJob<RunFn, ResolveFn>(env, op, std::move(handle), std::move(run), std::move(resolve));
-  Napi::Promise promise = job->Promise();
-  job->Queue();
-  return promise;
 }
 
-// open() has no handle yet: it creates the client on the pool, so a slow
-// namespace switch or family lookup never blocks the JS thread.
-class OpenJob : public Napi::AsyncWorker {
- public:
-  OpenJob(Napi::Env env, std::string netnsPath)
-      : Napi::AsyncWorker(env, "open"), netnsPath_(std::move(netnsPath)), deferred_(env) {}
-  Napi::Promise Promise() { return deferred_.Promise(); }
-
-  void Execute() override {
-    try {
-      client_ = std::make_unique<ipvs::Client>(netnsPath_);
-    } catch (const nl::Error& e) {
-      error_ = e.error();
-      message_ = e.what();
-      extack_ = e.extack();
-    } catch (const std::exception& e) {
-      error_ = EIO;
-      message_ = e.what();
-    }
-  }
-
-  void OnOK() override {
-    Napi::Env env = Env();
-    Napi::HandleScope scope(env);
-    if (error_ != 0) {
-      deferred_.Reject(makeError(env, "open", error_, withPermissionHint(error_, message_), extack_).Value());
-      return;
-    }
-    auto state = std::make_shared<HandleState>();
-    state->client = std::move(client_);
-    Napi::Object obj = Napi::Object::New(env);
-    obj.TypeTag(&kHandleTag);
-    auto* ref = new HandleRef(std::move(state));
-    napi_status st = napi_wrap(
-        env, obj, ref, [](napi_env, void* data, void*) { delete static_cast<HandleRef*>(data); }, nullptr, nullptr);
-    if (st != napi_ok) {
-      delete ref;
-      deferred_.Reject(Napi::Error::New(env, "cannot wrap the IPVS handle").Value());
-      return;
-    }
-    deferred_.Resolve(obj);
-  }
-
- private:
-  std::string netnsPath_;
-  Napi::Promise::Deferred deferred_;
-  std::unique_ptr<ipvs::Client> client_;
-  int error_ = 0;
-  std::string message_;
-  std::string extack_;
-};
+// Queues an operation on the handle in info[0].
+template <typename RunFn>
+Napi::Value queue(const Napi::CallbackInfo& info, const char* op, RunFn run, napi_job::Result result) {
+  HandleRef handle = *unwrapHandle(info[0]);
+  return napi_job::queue(
+      info.Env(), op, [handle, run = std::move(run)] { withClient(handle, run); }, std::move(result));
+}
 
 Napi::Value SetErrorClass(const Napi::CallbackInfo& info) {
   if (!info[0].IsFunction()) throw Napi::TypeError::New(info.Env(), "setErrorClass expects a constructor");
-  info.Env().GetInstanceData<AddonData>()->errorClass = Napi::Persistent(info[0].As<Napi::Function>());
+  napi_job::setErrorClass(info.Env(), info[0].As<Napi::Function>());
   return info.Env().Undefined();
 }
 
+// Creates the client on the pool, so a namespace switch or the family lookup
+// never blocks the JS thread; the handle object is made on the JS thread.
 Napi::Value Open(const Napi::CallbackInfo& info) {
   std::string path;
   if (info[0].IsString()) path = info[0].As<Napi::String>().Utf8Value();
-  auto* job = new OpenJob(info.Env(), path);
-  Napi::Promise promise = job->Promise();
-  job->Queue();
-  return promise;
+  auto state = std::make_shared<HandleState>();
+  return napi_job::queue(
+      info.Env(), "open",
+      [state, path] {
+        try {
+          state->client = std::make_unique<ipvs::Client>(path);
+        } catch (const nl::Error& e) {
+          throw withPermissionHint(e);
+        }
+      },
+      [state](Napi::Env env) -> Napi::Value {
+        Napi::Object obj = Napi::Object::New(env);
+        obj.TypeTag(&kHandleTag);
+        auto* ref = new HandleRef(state);
+        napi_status st = napi_wrap(
+            env, obj, ref, [](napi_env, void* data, void*) { delete static_cast<HandleRef*>(data); }, nullptr,
+            nullptr);
+        if (st != napi_ok) {
+          delete ref;
+          throw Napi::Error::New(env, "cannot wrap the IPVS handle");
+        }
+        return obj;
+      });
 }
 
 Napi::Value Close(const Napi::CallbackInfo& info) {
   HandleRef& handle = *unwrapHandle(info[0]);
+  handle->closed = true;
   // A job in flight holds the lock; it drops the client itself when done.
   std::unique_lock<std::mutex> lock(handle->mutex, std::try_to_lock);
-  handle->closed = true;
   if (lock.owns_lock()) handle->client.reset();
   return info.Env().Undefined();
 }
@@ -243,7 +125,7 @@ Napi::Value Info(const Napi::CallbackInfo& info) {
   auto result = std::make_shared<ipvs::Info>();
   return queue(
       info, "info", [result](ipvs::Client& c) { *result = c.info(); },
-      [result](Napi::Env env) {
+      [result](Napi::Env env) -> Napi::Value {
         Napi::Object o = Napi::Object::New(env);
         o.Set("version", result->version);
         o.Set("connTableSize", result->connTableSize);
@@ -384,7 +266,7 @@ Napi::Value Control(const Napi::CallbackInfo& info) {
 }
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
-  env.SetInstanceData(new AddonData());
+  env.SetInstanceData(new napi_job::AddonData());
   exports.Set("setErrorClass", Napi::Function::New(env, SetErrorClass, "setErrorClass"));
   exports.Set("open", Napi::Function::New(env, Open, "open"));
   exports.Set("close", Napi::Function::New(env, Close, "close"));
@@ -402,11 +284,5 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
 }
 
 }  // namespace
-
-// For napi/host.cc, which rejects with the same IpvsError.
-Napi::Error makeIpvsError(Napi::Env env, const std::string& op, int error, const std::string& message,
-                          const std::string& extack) {
-  return makeError(env, op, error, message, extack);
-}
 
 NODE_API_MODULE(ipvs_native, Init)

@@ -4,6 +4,8 @@
 // IpvsError. Namespace switches are scoped to the pool thread's job.
 #include "napi/host.h"
 
+#include "napi/job.h"
+
 #include <cerrno>
 #include <functional>
 #include <memory>
@@ -17,66 +19,8 @@
 
 namespace {
 
-class HostJob : public Napi::AsyncWorker {
- public:
-  using RunFn = std::function<void()>;
-  using ResolveFn = std::function<Napi::Value(Napi::Env)>;
-
-  HostJob(Napi::Env env, const char* op, RunFn run, ResolveFn resolve)
-      : Napi::AsyncWorker(env, op), op_(op), run_(std::move(run)), resolve_(std::move(resolve)), deferred_(env) {}
-
-  Napi::Promise Promise() { return deferred_.Promise(); }
-
- protected:
-  void Execute() override {
-    try {
-      run_();
-    } catch (const nl::Error& e) {
-      Fail(e.error(), e.what(), e.extack());
-    } catch (const nl::ParseError& e) {
-      Fail(EPROTO, std::string("malformed reply from the kernel: ") + e.what(), {});
-    } catch (const std::exception& e) {
-      Fail(EIO, e.what(), {});
-    }
-  }
-
-  void OnOK() override {
-    Napi::Env env = Env();
-    Napi::HandleScope scope(env);
-    if (error_ != 0) {
-      deferred_.Reject(makeIpvsError(env, op_, error_, message_, extack_).Value());
-      return;
-    }
-    try {
-      deferred_.Resolve(resolve_ ? resolve_(env) : env.Undefined());
-    } catch (const Napi::Error& e) {
-      deferred_.Reject(e.Value());
-    }
-  }
-
-  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
-
- private:
-  void Fail(int error, std::string message, std::string extack) {
-    error_ = error;
-    message_ = std::move(message);
-    extack_ = std::move(extack);
-  }
-
-  std::string op_;
-  RunFn run_;
-  ResolveFn resolve_;
-  Napi::Promise::Deferred deferred_;
-  int error_ = 0;
-  std::string message_;
-  std::string extack_;
-};
-
-Napi::Value queue(Napi::Env env, const char* op, HostJob::RunFn run, HostJob::ResolveFn resolve = nullptr) {
-  auto* job = new HostJob(env, op, std::move(run), std::move(resolve));
-  Napi::Promise promise = job->Promise();
-  job->Queue();
-  return promise;
+Napi::Value queue(Napi::Env env, const char* op, napi_job::Work work, napi_job::Result result = nullptr) {
+  return napi_job::queue(env, op, std::move(work), std::move(result));
 }
 
 // --- argument readers (JS thread) ------------------------------------------

@@ -7,7 +7,3 @@
 
 // Adds `exports.host` with the host functions (lib/host/native.ts types them).
 void InitHost(Napi::Env env, Napi::Object exports);
-
-// Builds the JS IpvsError (defined in addon.cc, which owns the error class).
-Napi::Error makeIpvsError(Napi::Env env, const std::string& op, int error, const std::string& message,
-                          const std::string& extack);
