@@ -7,7 +7,7 @@
  * @internal
  * @module
  */
-import { createRequire } from 'node:module';
+import { loadNative } from './loader.js';
 
 import type { Reply } from './wire.js';
 
@@ -71,7 +71,5 @@ export interface NativeBinding {
   control(handle: NativeHandle, op: RawControl): Promise<(RawFailure | null)[]>;
 }
 
-const require = createRequire(import.meta.url);
-
 /** The loaded addon. */
-export const native: NativeBinding = require('../build/Release/ipvs_native.node') as NativeBinding;
+export const native: NativeBinding = loadNative<NativeBinding>();
