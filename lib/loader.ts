@@ -54,11 +54,36 @@ export function prebuildPath(platform: string, arch: string, libc: Libc): string
   return `prebuilds/${platform}-${arch}/${PACKAGE_NAME}${libc ? `.${libc}` : ''}.node`;
 }
 
-/** glibc or musl on Linux (glibc when node reports a glibc runtime version), null elsewhere. */
+/**
+ * glibc or musl on Linux, null elsewhere. Like detect-libc: `/usr/bin/ldd`
+ * names its C library (cheap); failing that, node's report header, which has
+ * `glibcVersionRuntime` only on glibc (built without the network section,
+ * whose reverse DNS lookups of open sockets can be slow).
+ */
 export function detectLibc(platform: string = process.platform): Libc {
   if (platform !== 'linux') return null;
-  const report = process.report?.getReport() as { header?: { glibcVersionRuntime?: string } } | undefined;
-  return report?.header?.glibcVersionRuntime ? 'glibc' : 'musl';
+  try {
+    const ldd = readFileSync('/usr/bin/ldd', 'latin1');
+    if (ldd.includes('musl')) return 'musl';
+    if (ldd.includes('GNU C Library') || ldd.includes('GLIBC')) return 'glibc';
+  } catch {
+    // no ldd (a minimal container): ask node
+  }
+  return libcFromReport();
+}
+
+/** glibc when node's report header has a glibc runtime version, else musl (Linux only). */
+export function libcFromReport(): Libc {
+  // excludeNetwork: node >= 20.13 (missing from @types/node 20).
+  const report = process.report as NodeJS.ProcessReport & { excludeNetwork?: boolean };
+  const saved = report.excludeNetwork;
+  try {
+    report.excludeNetwork = true;
+    const header = (report.getReport() as { header?: { glibcVersionRuntime?: string } }).header;
+    return header?.glibcVersionRuntime ? 'glibc' : 'musl';
+  } finally {
+    report.excludeNetwork = saved;
+  }
 }
 
 /** The path of the file this function is defined in, from V8's stack frames (ESM gives a file: URL). */

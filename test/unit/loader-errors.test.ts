@@ -4,7 +4,7 @@ import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 
-import { detectLibc, loadNative, missingAddonMessage, packageRoot, prebuildPath, type LoaderContext } from '../../lib/loader.js';
+import { detectLibc, libcFromReport, loadNative, missingAddonMessage, packageRoot, prebuildPath, type LoaderContext } from '../../lib/loader.js';
 import { repoRoot } from './package-consumer.js';
 
 const root = '/opt/app/node_modules/ipvs-ts';
@@ -128,7 +128,9 @@ describe('which file', () => {
 
 describe('this process', () => {
   it('glibc on this Debian machine; no libc outside Linux', () => {
-    expect(detectLibc()).toBe('glibc');
+    expect(detectLibc()).toBe('glibc'); // from /usr/bin/ldd
+    expect(libcFromReport()).toBe('glibc'); // the fallback without ldd agrees
+    expect((process.report as { excludeNetwork?: boolean }).excludeNetwork).toBe(false); // and is left as it was
     expect(detectLibc('darwin')).toBeNull();
   });
 
