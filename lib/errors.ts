@@ -30,6 +30,11 @@ export interface IpvsErrorDetails {
  * catch (e) { if (e instanceof IpvsError && e.code === 'EEXIST') … }
  * ```
  */
+// A process may load both the ESM and the CommonJS build (two IpvsError
+// classes, one addon). A registered symbol marks instances of either, so
+// `instanceof` works across them.
+const BRAND = Symbol.for('ipvs-ts.IpvsError');
+
 export class IpvsError extends Error {
   /** Positive errno (`17` for EEXIST). */
   readonly errno: number;
@@ -48,6 +53,12 @@ export class IpvsError extends Error {
     this.code = details.code;
     this.op = details.op;
     if (details.extack !== undefined) this.extack = details.extack;
+    Object.defineProperty(this, BRAND, { value: true });
+  }
+
+  /** True for an IpvsError from either build (ESM or CommonJS) of ipvs-ts. */
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return typeof value === 'object' && value !== null && BRAND in value;
   }
 }
 
