@@ -9,6 +9,7 @@
         "native/ipvs/codec.cc",
         "native/ipvs/client.cc",
         "native/nl/netns.cc",
+        "native/nl/uring.cc",
         "native/napi/convert.cc",
         "native/napi/records.cc",
         "native/napi/job.cc",

@@ -117,14 +117,21 @@ std::vector<Destination> Client::destinations(const Service& key) {
   return out;
 }
 
-std::vector<ServiceWithDestinations> Client::snapshot() {
-  std::vector<ServiceWithDestinations> out;
-  for (Service& s : services()) {
-    ServiceWithDestinations entry{std::move(s), {}};
-    dumpDestinations(entry.service, entry.dests);
-    out.push_back(std::move(entry));
-  }
-  return out;
+Client::Snapshot Client::snapshot() {
+  Snapshot snap;
+  snap.services = services();
+  const std::vector<Service>& all = snap.services;
+  snap.destinations.resize(all.size());
+  // One destination dump per service, chained many to a system call.
+  sock_->dumpMany(
+      all.size(), [&](size_t i, uint32_t seq) { return buildRequest(IPVS_CMD_GET_DEST, NLM_F_DUMP, seq, &all[i]); },
+      [&](size_t i, const nlmsghdr& h) {
+        withNested(h, IPVS_CMD_ATTR_DEST,
+                   [&](const nl::Attr& a) { snap.destinations[i].push_back(parseDestination(a, all[i].family)); });
+      },
+      [&](size_t i) { snap.destinations[i].clear(); });
+  for (const auto& d : snap.destinations) snap.destinationCount += d.size();
+  return snap;
 }
 
 std::vector<Daemon> Client::daemons() {

@@ -22,11 +22,6 @@ struct Mutation {
   Timeouts timeouts;
 };
 
-struct ServiceWithDestinations {
-  Service service;
-  std::vector<Destination> dests;
-};
-
 class Client {
  public:
   // Opens the socket inside the network namespace at `netnsPath` (empty: the
@@ -39,7 +34,13 @@ class Client {
   std::optional<Service> service(const Service& key);
   // Destinations of a service; throws nl::Error(ESRCH) when it does not exist.
   std::vector<Destination> destinations(const Service& key);
-  std::vector<ServiceWithDestinations> snapshot();
+  // Every service with its destinations, in the kernel's order.
+  struct Snapshot {
+    std::vector<Service> services;
+    std::vector<std::vector<Destination>> destinations;  // one list per service
+    size_t destinationCount = 0;
+  };
+  Snapshot snapshot();
   std::vector<Daemon> daemons();
   Timeouts timeouts();
 

@@ -87,9 +87,14 @@ inline constexpr size_t kReplyBytes = kReplyWords * 4;
 // Collects reply records and the names (schedulers, engines) they index.
 class ReplyWriter {
  public:
+  // Makes room for `records` records at once (growing step by step costs a
+  // page fault per page again at every doubling).
+  void reserve(size_t records) { bytes_.reserve(records * kReplyBytes); }
   void service(const ipvs::Service& s, uint32_t destCount);
   void destination(const ipvs::Destination& d);
   const std::vector<uint8_t>& bytes() const { return bytes_; }
+  // Moves the records out; the writer is empty afterwards.
+  std::vector<uint8_t> takeBytes() { return std::move(bytes_); }
   const std::vector<std::string>& names() const { return names_; }
 
  private:

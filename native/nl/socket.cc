@@ -4,10 +4,12 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <ctime>
 
 #include "nl/attr.h"
+#include "nl/uring.h"
 
 #ifndef NETLINK_EXT_ACK
 #define NETLINK_EXT_ACK 11
@@ -313,6 +315,158 @@ std::vector<Ack> Socket::pipeline(const std::vector<uint8_t>& msgs, uint32_t fir
     }
   }
   return acks;
+}
+
+}  // namespace nl
+
+namespace nl {
+
+namespace {
+
+// Dumps per io_uring chain: three operations each, and two receive slots of
+// a full dump datagram each (the kernel caps those at 32 KiB).
+constexpr size_t kChainDumps = 32;
+constexpr size_t kChainSlot = 32 * 1024;
+constexpr uint32_t kNotWritten = 0xffffffff;
+
+}  // namespace
+
+void Socket::drain() {
+  for (;;) {
+    ssize_t n = ::recv(fd_, buf_.data(), buf_.size(), MSG_DONTWAIT);
+    if (n >= 0) continue;
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return;
+    if (errno == ENOBUFS) continue;  // what was lost is being thrown away anyway
+    throwErrno("recv(netlink)");
+  }
+}
+
+size_t Socket::chainDumps(size_t first, size_t count,
+                          const std::function<std::vector<uint8_t>(size_t, uint32_t)>& build,
+                          const std::function<void(size_t, const nlmsghdr&)>& onData) {
+  struct Slot {
+    std::vector<uint8_t> request;
+    iovec sendIov{};
+    msghdr send{};
+    iovec recvIov[2]{};
+    msghdr recv[2]{};
+    sockaddr_nl from[2]{};
+    int32_t res[3] = {-1, -1, -1};
+    uint32_t seq = 0;
+  };
+  static sockaddr_nl kernel{AF_NETLINK, 0, 0, 0};
+  std::vector<Slot> slots(count);
+  if (chainBuf_.size() < count * 2 * kChainSlot) chainBuf_.resize(count * 2 * kChainSlot);
+
+  for (size_t i = 0; i < count; ++i) {
+    Slot& s = slots[i];
+    s.seq = nextSeq();
+    s.request = build(first + i, s.seq);
+    s.sendIov = {s.request.data(), s.request.size()};
+    s.send.msg_name = &kernel;
+    s.send.msg_namelen = sizeof kernel;
+    s.send.msg_iov = &s.sendIov;
+    s.send.msg_iovlen = 1;
+    uring_->sendmsg(fd_, &s.send, i * 3, Uring::Link::kSoft);
+    for (int r = 0; r < 2; ++r) {
+      s.recvIov[r] = {chainBuf_.data() + (i * 2 + r) * kChainSlot, kChainSlot};
+      s.from[r].nl_pid = kNotWritten;
+      s.recv[r].msg_name = &s.from[r];
+      s.recv[r].msg_namelen = sizeof(sockaddr_nl);
+      s.recv[r].msg_iov = &s.recvIov[r];
+      s.recv[r].msg_iovlen = 1;
+      // The kernel queues a dump's first datagram while handling the send,
+      // and its next one (usually DONE) while the first is read: neither
+      // receive has to wait, and MSG_DONTWAIT makes sure none ever does. An
+      // empty dump is DONE alone, so the second receive may find nothing:
+      // a hard link lets the chain go on after its EAGAIN. MSG_TRUNC makes
+      // the result the datagram's real length, so a cut is seen.
+      Uring::Link link = r == 0 ? Uring::Link::kSoft : Uring::Link::kHard;
+      if (i + 1 == count && r == 1) link = Uring::Link::kNone;
+      uring_->recvmsg(fd_, &s.recv[r], MSG_TRUNC | MSG_DONTWAIT, i * 3 + 1 + r, link);
+    }
+  }
+  uring_->submitAndWait(static_cast<unsigned>(count * 3), [&](uint64_t data, int32_t res) {
+    slots[data / 3].res[data % 3] = res;
+  });
+
+  std::vector<const nlmsghdr*> messages;
+  for (size_t i = 0; i < count; ++i) {
+    Slot& s = slots[i];
+    if (s.res[0] != static_cast<int32_t>(s.request.size())) return i;
+    bool done = false;
+    bool clean = true;
+    messages.clear();
+    for (int r = 0; r < 2 && !done && clean; ++r) {
+      int32_t len = s.res[1 + r];
+      if (len <= 0 || static_cast<size_t>(len) > kChainSlot || s.from[r].nl_pid != 0) {
+        clean = false;
+        break;
+      }
+      forEachMessage(static_cast<const uint8_t*>(s.recvIov[r].iov_base), static_cast<size_t>(len),
+                     [&](const nlmsghdr& h) {
+                       if (h.nlmsg_pid != portId_ || h.nlmsg_seq != s.seq) return true;
+                       if ((h.nlmsg_flags & NLM_F_DUMP_INTR) || h.nlmsg_type == NLMSG_ERROR) {
+                         clean = false;  // the plain path retries or reports it
+                         return false;
+                       }
+                       if (h.nlmsg_type == NLMSG_DONE) {
+                         int status = 0;
+                         if (h.nlmsg_len >= NLMSG_HDRLEN + sizeof status) {
+                           std::memcpy(&status, reinterpret_cast<const uint8_t*>(&h) + NLMSG_HDRLEN, sizeof status);
+                         }
+                         if (status < 0) clean = false;
+                         done = true;
+                         return false;
+                       }
+                       if (h.nlmsg_type >= NLMSG_MIN_TYPE) messages.push_back(&h);
+                       return true;
+                     });
+    }
+    if (!done || !clean) return i;
+    for (const nlmsghdr* h : messages) onData(first + i, *h);
+  }
+  return count;
+}
+
+void Socket::dumpMany(size_t count, const std::function<std::vector<uint8_t>(size_t i, uint32_t seq)>& build,
+                      const std::function<void(size_t i, const nlmsghdr&)>& onData,
+                      const std::function<void(size_t i)>& reset) {
+  if (!uring_ && !uringUnavailable_) {
+    // IPVS_TS_NO_URING=1 keeps to plain system calls (for kernels or sandboxes
+    // where io_uring misbehaves, and to test that path).
+    const char* off = std::getenv("IPVS_TS_NO_URING");
+    if (off && *off && std::strcmp(off, "0") != 0) uringUnavailable_ = true;
+  }
+  if (!uring_ && !uringUnavailable_) {
+    try {
+      uring_ = std::make_unique<Uring>(static_cast<unsigned>(kChainDumps * 3));
+    } catch (const Error&) {
+      uringUnavailable_ = true;  // no io_uring here: one dump after another
+    }
+  }
+  auto plain = [&](size_t i) {
+    dump([&](uint32_t seq) { return build(i, seq); }, [&](const nlmsghdr& h) { onData(i, h); },
+         [&] { reset(i); });
+  };
+  for (size_t start = 0; start < count; start += kChainDumps) {
+    size_t n = std::min(kChainDumps, count - start);
+    if (!uring_) {
+      for (size_t i = start; i < start + n; ++i) plain(i);
+      continue;
+    }
+    size_t clean = chainDumps(start, n, build, onData);
+    if (clean == n) continue;
+    // The chain went off its expected shape at dump `clean`: what follows it
+    // may have read another dump's replies. Let every dump finish, then redo
+    // the rest one at a time (stale replies are skipped by sequence number).
+    drain();
+    for (size_t i = start + clean; i < start + n; ++i) {
+      reset(i);
+      plain(i);
+    }
+  }
 }
 
 }  // namespace nl

@@ -7,12 +7,15 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
 namespace nl {
+
+class Uring;
 
 // A failure reported by the kernel (NLMSG_ERROR) or by a system call.
 // `error` is a positive errno; `extack` is the kernel's extended-ACK text.
@@ -66,6 +69,16 @@ class Socket {
   void dump(const std::function<std::vector<uint8_t>(uint32_t seq)>& build, const MessageHandler& onData,
             const std::function<void()>& reset, int retries = 3);
 
+  // Runs `count` dumps one after another, as dump() does for each, but
+  // chained through io_uring where the kernel offers it: a send and two
+  // receives per dump (its data, then its DONE), dozens of dumps per system
+  // call. A dump that does not fit that shape (more data, an interrupted or
+  // failed dump) is redone, with the ones after it, the plain way.
+  // `build(i, seq)` makes request i; `onData(i, msg)` takes its messages;
+  // `reset(i)` forgets what request i delivered before a retry.
+  void dumpMany(size_t count, const std::function<std::vector<uint8_t>(size_t i, uint32_t seq)>& build,
+                const std::function<void(size_t i, const nlmsghdr&)>& onData, const std::function<void(size_t i)>& reset);
+
   // Sends `count` acknowledged requests laid out back to back in `msgs`
   // with consecutive sequence numbers from `firstSeq`, and returns their
   // ACKs in order. One send; the ACKs are read in batches.
@@ -82,7 +95,16 @@ class Socket {
   size_t receiveMany(size_t max, size_t slotSize);
   const uint8_t* slot(size_t i) const { return batchBuf_.data() + i * slotSize_; }
 
+  // Reads and drops whatever is queued, so that no dump is left running.
+  void drain();
+  // One chain of dumpMany(); returns how many dumps (from `first`) completed cleanly.
+  size_t chainDumps(size_t first, size_t count, const std::function<std::vector<uint8_t>(size_t, uint32_t)>& build,
+                    const std::function<void(size_t, const nlmsghdr&)>& onData);
+
   int fd_ = -1;
+  std::unique_ptr<Uring> uring_;
+  bool uringUnavailable_ = false;
+  std::vector<uint8_t> chainBuf_;
   uint32_t portId_ = 0;
   uint32_t seq_ = 0;
   std::vector<uint8_t> buf_;
