@@ -160,6 +160,17 @@ describe('forwarding methods', () => {
     await expectSameTable();
   });
 
+  it("a real server at one of the director's own addresses keeps the forwarding asked for (6.1 reports no 'local')", async () => {
+    await ipvs.addService(TCP4);
+    await ipvs.addDestination(TCP4, { address: '192.168.0.1', forwarding: 'masq', port: 8080 });
+    await ipvs.addDestination(TCP4, { address: '127.0.0.1' });
+    expect((await ipvs.listDestinations(TCP4)).map((d) => [destId(d), d.forwarding]).sort()).toEqual([
+      ['127.0.0.1:80', 'route'],
+      ['192.168.0.1:8080', 'masq'],
+    ]);
+    await expectSameTable();
+  });
+
   it('a destination of the other family only with tunnel forwarding (IPv6 service → IPv4 server, and back)', async () => {
     await ipvs.addService(UDP6);
     await ipvs.addService(TCP4);
