@@ -63,16 +63,16 @@ describe('kernel refusals in words', () => {
 
   it('missing service → ESRCH for update, delete, zero and destination commands', async () => {
     const key = { protocol: 'tcp', address: '10.0.0.9', port: 80 } as const;
-    for (const [op, p] of [
-      ['updateService', ipvs.updateService({ ...key, scheduler: 'rr' })],
-      ['deleteService', ipvs.deleteService(key)],
-      ['zero', ipvs.zero(key)],
-      ['addDestination', ipvs.addDestination(key, { address: '192.168.1.10' })],
-      ['updateDestination', ipvs.updateDestination(key, { address: '192.168.1.10' })],
-      ['deleteDestination', ipvs.deleteDestination(key, { address: '192.168.1.10' })],
-      ['listDestinations', ipvs.listDestinations(key)],
+    for (const [op, call] of [
+      ['updateService', () => ipvs.updateService({ ...key, scheduler: 'rr' })],
+      ['deleteService', () => ipvs.deleteService(key)],
+      ['zero', () => ipvs.zero(key)],
+      ['addDestination', () => ipvs.addDestination(key, { address: '192.168.1.10' })],
+      ['updateDestination', () => ipvs.updateDestination(key, { address: '192.168.1.10' })],
+      ['deleteDestination', () => ipvs.deleteDestination(key, { address: '192.168.1.10' })],
+      ['listDestinations', () => ipvs.listDestinations(key)],
     ] as const) {
-      const e = await rejection(p);
+      const e = await rejection(call());
       expect(e, op).toBeInstanceOf(IpvsError);
       expect(e, op).toMatchObject({ errno: 3, code: 'ESRCH', op });
       expect(e.message, op).toMatch(/^no such service tcp 10\.0\.0\.9:80 \(ESRCH/);
