@@ -5,6 +5,9 @@
  */
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 
+import { applyDesired } from './apply.js';
+import type { ApplyOptions, ApplyPlan, DesiredService, DesiredState } from './apply.js';
+
 import {
   daemonSpecToRaw,
   daemonStateToRaw,
@@ -452,5 +455,27 @@ export class Ipvs implements AsyncDisposable {
     }
     if (inFlight) await inFlight;
     return results;
+  }
+
+  /**
+   * Brings this namespace's table to `desired` with the fewest changes and
+   * returns the plan with each step's outcome. Missing services and real
+   * servers are created, differing ones edited in place (connections and
+   * counters stay), left-out ones deleted as `options.prune` allows
+   * (`'owned'` by default: only what applies of the same owner created, as
+   * recorded in a state file; see docs/apply.md). Steps run pipelined through
+   * {@link Ipvs.batch}; a refusal fails its step, not the apply. Applying the
+   * same state again gives an empty plan; an apply interrupted half-way is
+   * completed by the next one.
+   *
+   * @example
+   * ```ts
+   * const plan = await ipvs.apply({ owner: 'web', services: [{ protocol: 'tcp', address: '192.0.2.10', port: 80,
+   *   destinations: [{ address: '10.0.0.2', weight: 1000 }, { address: '10.0.0.3', weight: 500 }] }] });
+   * if (!plan.ok) for (const s of plan.steps) if (s.error) console.error(s.error.message);
+   * ```
+   */
+  async apply(desired: DesiredState | readonly DesiredService[], options: ApplyOptions = {}): Promise<ApplyPlan> {
+    return applyDesired(this, desired, options);
   }
 }
