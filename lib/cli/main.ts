@@ -1,0 +1,408 @@
+/**
+ * The `ipvs-ts` command: `adm` (ipvsadm's command line, byte-compatible) and
+ * the friendly commands `list`, `save`, `restore`, `apply`, `realserver`.
+ * `bin/ipvs-ts.js` calls {@link main} with the process's arguments.
+ *
+ * Exit statuses of the friendly commands: 0 success, 1 the kernel (or the
+ * host) refused something, 2 bad usage or input. `adm` exits as ipvsadm does.
+ *
+ * @module
+ */
+
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { type ParseArgsConfig, parseArgs } from 'node:util';
+
+import { applyDesired, describePlan, type ApplyPlan, type PruneMode } from '../apply.js';
+import { IpvsError } from '../errors.js';
+import { Ipvs } from '../ipvs.js';
+import { compareServices, glibcMergeSort } from '../ipvsadm/common.js';
+import { formatListing } from '../ipvsadm/listing.js';
+import { IpvsadmRulesError, formatIpvsadmRules, parseIpvsadmRules } from '../ipvsadm/rules.js';
+import { resolveNetnsPath } from '../netns-path.js';
+import type { BatchOp } from '../types.js';
+import { runAdm } from './adm.js';
+import { DesiredFileError, parseDesired } from './desired.js';
+import { type CliIo, processIo, progress, readInput } from './io.js';
+import { toJson } from './json.js';
+import { RealServerStateError, defaultStatePath, realServerRestore, realServerSetup } from './realserver.js';
+
+const VERSION = (createRequire(import.meta.url)('../../package.json') as { version: string }).version;
+
+const USAGE = `Usage: ipvs-ts [--netns NAME] COMMAND [ARGUMENTS]
+
+Linux IPVS over generic netlink, without ipvsadm.
+
+Commands:
+  adm IPVSADM-ARGUMENTS   ipvsadm 1.31's command line, output and exit statuses
+                          (ipvs-ts adm -h lists them)
+  list [--stats|--rate] [--exact] [--json]
+                          the table, as ipvsadm -Ln prints it, or as JSON
+  save                    the table as rules (ipvsadm -Sn)
+  restore [--flush] [FILE]
+                          load rules (ipvsadm -S format) from FILE or standard
+                          input, all in one pipelined batch
+  apply FILE [--dry-run] [--prune owned|all|none] [--owner NAME] [--json]
+                          make the table equal to FILE (JSON or rules) with the
+                          fewest changes; see docs/apply.md
+  realserver setup --vip ADDRESS... [--dev IFACE]... [--tunnel] [--state FILE]
+  realserver restore [--state FILE]
+                          prepare an LVS-DR/TUN real server, and undo it later
+  help [COMMAND]          this text, or a command's
+  version                 the version
+
+Options:
+  --netns NAME            act in network namespace NAME (/run/netns/NAME) or a
+                          namespace file path such as /proc/PID/ns/net
+  -h, --help              help; after a command, that command's
+
+Exit status: 0 success, 1 a refusal by the kernel or host, 2 bad usage or input
+(adm: as ipvsadm).
+`;
+
+const HELP: Record<string, string> = {
+  list: `Usage: ipvs-ts list [--stats | --rate] [--exact] [--json]
+
+Prints the IPVS table as \`ipvsadm -Ln\` does (with --stats or --rate, as
+\`ipvsadm -Ln --stats\` / \`--rate\`; --exact for full counters).
+
+--json prints {"ipvs": {"version", "connectionTableSize"}, "services": [...]}:
+each service as the ipvs-ts API reads it, with its "destinations". 64-bit
+counters ("stats": conns, inPkts, outPkts, inBytes, outBytes) are decimal
+strings, so no JSON reader loses digits; rates are numbers. The output is a
+valid FILE for \`ipvs-ts apply\` (counters are ignored there).
+`,
+  save: `Usage: ipvs-ts save
+
+Prints the table as rules, byte for byte as \`ipvsadm -Sn\` does.
+`,
+  restore: `Usage: ipvs-ts restore [--flush] [FILE]
+
+Reads rules in the \`ipvsadm -S\` format (-A and -a lines) from FILE or
+standard input and adds them in one pipelined batch. Every line is checked
+before anything is sent: a bad line stops the restore with its line number
+(exit 2). --flush empties the table first. Refusals by the kernel are printed
+with their line number (exit 1). On a terminal, progress is shown on standard
+error.
+`,
+  apply: `Usage: ipvs-ts apply FILE [--dry-run] [--prune owned|all|none] [--owner NAME] [--json]
+
+Makes the table equal to FILE with the fewest changes: missing services and
+real servers are created, differing ones edited in place (connections and
+counters stay), and left-out ones deleted according to --prune:
+  owned  (default) only those that earlier applies with the same owner created
+  all    every entry FILE leaves out
+  none   nothing
+FILE (- for standard input) is JSON — {"owner": "web", "services": [...]},
+a bare array of services, or what \`ipvs-ts list --json\` prints — or rules
+in the \`ipvsadm -S\` format. --owner overrides the file's owner (default
+"default"). --dry-run prints the plan without changing anything. --json
+prints the plan as JSON. Exit status 1 when a step failed. See docs/apply.md.
+`,
+  realserver: `Usage: ipvs-ts realserver setup --vip ADDRESS [--vip ADDRESS]... [--dev IFACE]... [--tunnel] [--state FILE]
+       ipvs-ts realserver restore [--state FILE]
+
+setup prepares this host (or --netns) as an LVS direct-routing real server:
+arp_ignore=1 and arp_announce=2 on "all" and each --dev, each VIP on lo
+(lo:0, lo:1, …); with --tunnel, LVS-TUN (VIPs on tunl0, rp_filter off). What
+it changed is recorded in the state file (default
+/run/ipvs-ts/realserver/netns-INODE.json for the namespace), and restore puts
+exactly that back: added addresses deleted, links it brought up set down,
+sysctls set to their old values.
+`,
+};
+
+/** Bad usage of a friendly command: message, then exit 2. */
+class UsageError extends Error {}
+
+interface Ctx {
+  io: CliIo;
+  netns?: string;
+  ipvs(): Promise<Ipvs>;
+}
+
+function parse(
+  command: string,
+  args: string[],
+  options: NonNullable<ParseArgsConfig['options']>,
+  allowPositionals: boolean,
+): { values: Record<string, unknown>; positionals: string[] } {
+  try {
+    const r = parseArgs({ args, options: { ...options, help: { type: 'boolean', short: 'h' } }, allowPositionals, strict: true });
+    return { values: r.values as Record<string, unknown>, positionals: r.positionals };
+  } catch (e) {
+    throw new UsageError(`${(e as Error).message.split('\n')[0]}\nTry 'ipvs-ts ${command} --help'.`);
+  }
+}
+
+async function list(ctx: Ctx, args: string[]): Promise<number> {
+  const { values } = parse('list', args, { stats: { type: 'boolean' }, rate: { type: 'boolean' }, exact: { type: 'boolean' }, json: { type: 'boolean' } }, false);
+  if (values.help) return help(ctx, 'list');
+  if (values.stats && values.rate) throw new UsageError('--stats and --rate do not go together');
+  const ipvs = await ctx.ipvs();
+  const [info, table] = await Promise.all([ipvs.info(), ipvs.snapshot()]);
+  if (values.json) {
+    ctx.io.stdout.write(toJson({ ipvs: info, services: glibcMergeSort(table, compareServices) }));
+  } else {
+    ctx.io.stdout.write(formatListing(info, table, { stats: values.stats === true, rate: values.rate === true, exact: values.exact === true }));
+  }
+  return 0;
+}
+
+async function save(ctx: Ctx, args: string[]): Promise<number> {
+  const { values } = parse('save', args, {}, false);
+  if (values.help) return help(ctx, 'save');
+  ctx.io.stdout.write(formatIpvsadmRules(await (await ctx.ipvs()).snapshot()));
+  return 0;
+}
+
+/** Runs ops in chunks (each pipelined), showing progress on a terminal. */
+async function runBatch(ctx: Ctx, label: string, ops: BatchOp[]): Promise<Awaited<ReturnType<Ipvs['batch']>>> {
+  const ipvs = await ctx.ipvs();
+  const bar = progress(ctx.io, label);
+  const results: Awaited<ReturnType<Ipvs['batch']>> = [];
+  try {
+    for (let start = 0; start < ops.length; start += 2000) {
+      results.push(...(await ipvs.batch(ops.slice(start, start + 2000))));
+      bar.update(results.length, ops.length);
+    }
+  } finally {
+    bar.end();
+  }
+  return results;
+}
+
+async function restore(ctx: Ctx, args: string[]): Promise<number> {
+  const { values, positionals } = parse('restore', args, { flush: { type: 'boolean' } }, true);
+  if (values.help) return help(ctx, 'restore');
+  if (positionals.length > 1) throw new UsageError('restore takes at most one FILE');
+  const text = await readInput(ctx.io, positionals[0] ?? '-');
+  let rules;
+  try {
+    rules = parseIpvsadmRules(text);
+  } catch (e) {
+    if (e instanceof IpvsadmRulesError) throw new UsageError(`${positionals[0] ?? 'stdin'}: ${e.message}`);
+    throw e;
+  }
+  const ops: BatchOp[] = rules.map((r) =>
+    r.kind === 'service' ? { type: 'addService', service: r.service } : { type: 'addDestination', service: r.service, destination: r.destination },
+  );
+  const ipvs = await ctx.ipvs();
+  if (values.flush) await ipvs.flush();
+  const results = await runBatch(ctx, 'restore', ops);
+  let failed = 0;
+  results.forEach((r, i) => {
+    if (r.ok) return;
+    failed++;
+    ctx.io.stderr.write(`ipvs-ts restore: line ${rules[i]?.line}: ${r.error.message}\n`);
+  });
+  return failed ? 1 : 0;
+}
+
+async function apply(ctx: Ctx, args: string[]): Promise<number> {
+  const { values, positionals } = parse(
+    'apply',
+    args,
+    { 'dry-run': { type: 'boolean' }, prune: { type: 'string' }, owner: { type: 'string' }, json: { type: 'boolean' } },
+    true,
+  );
+  if (values.help) return help(ctx, 'apply');
+  if (positionals.length !== 1) throw new UsageError('apply needs exactly one FILE (- for standard input)\nTry \'ipvs-ts apply --help\'.');
+  const prune = (values.prune ?? 'owned') as PruneMode;
+  if (!['owned', 'all', 'none'].includes(prune)) throw new UsageError(`--prune must be owned, all or none, got '${prune}'`);
+  const file = positionals[0] as string;
+  let desired;
+  try {
+    desired = parseDesired(await readInput(ctx.io, file));
+  } catch (e) {
+    if (e instanceof DesiredFileError || e instanceof IpvsadmRulesError) throw new UsageError(`${file}: ${e.message}`);
+    throw e;
+  }
+  const bar = progress(ctx.io, 'apply');
+  let plan: ApplyPlan;
+  try {
+    plan = await applyDesired(await ctx.ipvs(), desired, {
+      dryRun: values['dry-run'] === true,
+      prune,
+      ...(typeof values.owner === 'string' ? { owner: values.owner } : {}),
+      onProgress: (done, total) => bar.update(done, total),
+    });
+  } catch (e) {
+    if (e instanceof TypeError || e instanceof RangeError) throw new UsageError(`${file}: ${e.message}`);
+    throw e;
+  } finally {
+    bar.end();
+  }
+  if (values.json) {
+    ctx.io.stdout.write(toJson(plan));
+  } else {
+    ctx.io.stdout.write(describePlan(plan));
+    const count = (a: string): number => plan.steps.filter((s) => s.action === a).length;
+    const failed = plan.steps.filter((s) => s.status === 'failed').length;
+    const summary = `${count('create')} to create, ${count('update')} to update, ${count('delete')} to delete`;
+    ctx.io.stdout.write(
+      plan.dryRun
+        ? `dry run: ${summary}; nothing changed\n`
+        : plan.steps.length === 0
+          ? 'nothing to do: the table is as desired\n'
+          : `${summary.replaceAll(' to ', ' ').replace('create', 'created').replace('update', 'updated').replace('delete', 'deleted')}${failed ? `, ${failed} failed` : ''}\n`,
+    );
+  }
+  return plan.ok ? 0 : 1;
+}
+
+async function realserver(ctx: Ctx, args: string[]): Promise<number> {
+  const [sub, ...rest] = args;
+  if (sub === undefined || sub === '--help' || sub === '-h' || sub === 'help') return help(ctx, 'realserver');
+  const stateDir = process.env.IPVS_TS_STATE_DIR ?? '/run/ipvs-ts';
+  if (sub === 'setup') {
+    const { values } = parse(
+      'realserver',
+      rest,
+      { vip: { type: 'string', multiple: true }, dev: { type: 'string', multiple: true }, tunnel: { type: 'boolean' }, state: { type: 'string' } },
+      false,
+    );
+    if (values.help) return help(ctx, 'realserver');
+    const vips = (values.vip as string[] | undefined) ?? [];
+    if (!vips.length) throw new UsageError('realserver setup needs at least one --vip ADDRESS');
+    const statePath = (values.state as string | undefined) ?? (await defaultStatePath(ctx.netns, stateDir));
+    const state = await realServerSetup({
+      vips,
+      interfaces: (values.dev as string[] | undefined) ?? [],
+      tunnel: values.tunnel === true,
+      statePath,
+      ...(ctx.netns === undefined ? {} : { netns: ctx.netns }),
+    });
+    for (const s of state.sysctls) ctx.io.stdout.write(`sysctl ${s.key}: ${s.before} -> ${s.after}\n`);
+    for (const a of state.addresses) ctx.io.stdout.write(`address ${a.address}/${a.prefixLength} added to ${a.label ?? a.dev}\n`);
+    for (const l of state.links) ctx.io.stdout.write(`link ${l} set up\n`);
+    ctx.io.stdout.write(`recorded in ${statePath}; \`ipvs-ts realserver restore\` undoes it\n`);
+    return 0;
+  }
+  if (sub === 'restore') {
+    const { values } = parse('realserver', rest, { state: { type: 'string' } }, false);
+    if (values.help) return help(ctx, 'realserver');
+    const statePath = (values.state as string | undefined) ?? (await defaultStatePath(ctx.netns, stateDir));
+    const { state, failures } = await realServerRestore(statePath);
+    for (const f of failures) ctx.io.stderr.write(`ipvs-ts realserver restore: ${f}\n`);
+    if (failures.length) {
+      ctx.io.stderr.write(`ipvs-ts realserver restore: ${statePath} kept for another try\n`);
+      return 1;
+    }
+    ctx.io.stdout.write(
+      `restored: ${state.addresses.length} address(es) deleted, ${state.links.length} link(s) set down, ${state.sysctls.length} sysctl(s) put back\n`,
+    );
+    return 0;
+  }
+  throw new UsageError(`unknown realserver command '${sub}' (setup or restore)\nTry 'ipvs-ts realserver --help'.`);
+}
+
+function help(ctx: Ctx, command?: string): number {
+  ctx.io.stdout.write((command && HELP[command]) || USAGE);
+  return 0;
+}
+
+/** Options of {@link main}. */
+export interface MainOptions {
+  /** Where to read and write; default the process's streams. */
+  io?: CliIo;
+}
+
+/**
+ * Runs the `ipvs-ts` command line (the words after the program name) and
+ * resolves to the exit status. Never exits the process and never throws for
+ * bad usage or refusals; an unexpected failure is printed and gives 1.
+ *
+ * @param argv - The arguments, such as `['adm', '-Ln']` or `['--netns', 'lab', 'list', '--json']`.
+ * @param options - Streams to use instead of the process's.
+ */
+export async function main(argv: readonly string[], options: MainOptions = {}): Promise<number> {
+  const io = options.io ?? processIo();
+  let args = [...argv];
+  let netns: string | undefined;
+  // --netns goes before the command (or right after `adm`, before ipvsadm's own words).
+  const takeNetns = (): boolean => {
+    const a = args[0];
+    if (a === '--netns' && args[1] !== undefined) {
+      netns = args[1];
+      args = args.slice(2);
+      return true;
+    }
+    if (a?.startsWith('--netns=')) {
+      netns = a.slice('--netns='.length);
+      args = args.slice(1);
+      return true;
+    }
+    return false;
+  };
+  while (takeNetns());
+  let handle: Ipvs | undefined;
+  const ctx: Ctx = {
+    io,
+    ...(netns === undefined ? {} : { netns }),
+    ipvs: async () => (handle ??= await Ipvs.open(netns === undefined ? {} : { netns })),
+  };
+  const command = args.shift();
+  if (command === 'adm') while (takeNetns());
+  try {
+    if (netns !== undefined) {
+      let path: string;
+      try {
+        path = resolveNetnsPath(netns);
+      } catch (e) {
+        throw new UsageError((e as Error).message);
+      }
+      if (!existsSync(path)) {
+        io.stderr.write(`ipvs-ts: no network namespace '${netns}' (${path} does not exist)\n`);
+        return 2;
+      }
+    }
+    switch (command) {
+      case 'adm':
+        return await runAdm(args, {
+          io,
+          ipvs: ctx.ipvs,
+          program: 'ipvs-ts adm',
+          version: VERSION,
+          ...(netns === undefined ? {} : { netns }),
+        });
+      case 'list':
+        return await list(ctx, args);
+      case 'save':
+        return await save(ctx, args);
+      case 'restore':
+        return await restore(ctx, args);
+      case 'apply':
+        return await apply(ctx, args);
+      case 'realserver':
+        return await realserver(ctx, args);
+      case 'version':
+      case '--version':
+      case '-v':
+        io.stdout.write(`ipvs-ts ${VERSION}\n`);
+        return 0;
+      case undefined:
+      case 'help':
+      case '--help':
+      case '-h':
+        if (args[0] === 'adm') return await runAdm(['-h'], { io, ipvs: ctx.ipvs, program: 'ipvs-ts adm', version: VERSION });
+        return help(ctx, args[0]);
+      default:
+        throw new UsageError(`unknown command '${command}'\nTry 'ipvs-ts --help'.`);
+    }
+  } catch (e) {
+    const name = command && !command.startsWith('-') ? `ipvs-ts ${command}` : 'ipvs-ts';
+    if (e instanceof UsageError) {
+      io.stderr.write(`${name}: ${e.message}\n`);
+      return 2;
+    }
+    if (e instanceof IpvsError || e instanceof RealServerStateError) {
+      io.stderr.write(`${name}: ${e.message}\n`);
+      return 1;
+    }
+    io.stderr.write(`${name}: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+    return 1;
+  } finally {
+    handle?.close();
+  }
+}
