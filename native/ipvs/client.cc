@@ -191,7 +191,7 @@ std::vector<nl::Ack> Client::mutate(const std::vector<Mutation>& ops) {
     size_t count = std::min(kWindow, ops.size() - start);
     msgs.clear();
     nl::Writer w(msgs);
-    uint32_t first = sock_->reserveSeq(count);
+    uint32_t first = sock_->reserveSeq(count + 1);  // the last for pipeline()'s barrier
     for (size_t i = 0; i < count; ++i) appendMutation(w, ops[start + i], first + static_cast<uint32_t>(i));
     for (nl::Ack& a : sock_->pipeline(msgs, first, count)) acks.push_back(std::move(a));
   }

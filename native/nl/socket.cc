@@ -295,24 +295,37 @@ void Socket::dump(const std::function<std::vector<uint8_t>(uint32_t seq)>& build
 }
 
 std::vector<Ack> Socket::pipeline(const std::vector<uint8_t>& msgs, uint32_t firstSeq, size_t count) {
+  // A trailing NLMSG_NOOP that asks for an ACK: the kernel answers it after
+  // every request before it. A handler that returns -EINTR gets no ACK at all
+  // (netlink_rcv_skb skips it; IPVS does that when a sync daemon is stopped
+  // before its thread ran), so without this barrier we would wait forever.
+  std::vector<uint8_t> withBarrier = msgs;
+  Writer w(withBarrier);
+  uint32_t barrierSeq = firstSeq + static_cast<uint32_t>(count);
+  w.endMessage(w.beginMessage(NLMSG_NOOP, NLM_F_REQUEST | NLM_F_ACK, barrierSeq, portId_));
+
   std::vector<Ack> acks(count);
   std::vector<bool> seen(count, false);
-  send(msgs);
-  size_t received = 0;
-  while (received < count) {
-    size_t datagrams = receiveMany(count - received, kAckSlotSize);
+  send(withBarrier);
+  bool barrier = false;
+  while (!barrier) {
+    size_t datagrams = receiveMany(count + 1, kAckSlotSize);
     for (size_t d = 0; d < datagrams; ++d) {
       forEachMessage(slot(d), batchLens_[d], [&](const nlmsghdr& h) {
         uint32_t index = h.nlmsg_seq - firstSeq;  // unsigned: wraps cleanly
-        if (h.nlmsg_pid != portId_ || index >= count || h.nlmsg_type != NLMSG_ERROR) return true;
-        if (!seen[index]) {
+        if (h.nlmsg_pid != portId_ || index > count || h.nlmsg_type != NLMSG_ERROR) return true;
+        if (index == count) {
+          barrier = true;
+        } else if (!seen[index]) {
           seen[index] = true;
           acks[index] = parseAck(h);
-          ++received;
         }
         return true;
       });
     }
+  }
+  for (size_t i = 0; i < count; ++i) {
+    if (!seen[i]) acks[i] = Ack{EINTR, "the kernel was interrupted and sent no answer"};
   }
   return acks;
 }

@@ -3,12 +3,13 @@
 // ran: stop_sync_thread() returns kthread_stop()'s -EINTR, and
 // netlink_rcv_skb() sends no ACK at all for a handler that returns -EINTR
 // (net/netlink/af_netlink.c). The daemon is stopped all the same. A client
-// that waits for that ACK waits forever, and so does every later call on the
-// handle. On the one-CPU guest, a stop sent right behind a start (no turn of
-// the event loop between them) reaches the kernel before the new thread runs.
+// that waited for that ACK would wait forever, and so would every later call
+// on the handle; ipvs-ts ends each window of requests with a barrier instead.
+// On the one-CPU guest, a stop sent right behind a start (no turn of the event
+// loop between them) reaches the kernel before the new thread runs.
 //
-// Kept in a file of its own: while the bug stands, the handle it uses stays
-// stuck for good.
+// Kept in a file of its own: should the bug come back, the handle it uses
+// stays stuck for good.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { Ipvs } from '../../lib/index.js';
