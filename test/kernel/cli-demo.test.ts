@@ -1,0 +1,31 @@
+// Issue 5: `npm run demo` runs in CI — here, inside the kernel test run, on
+// the same kernel (it does not boot one of its own when IPVS_UML=1 or the host
+// has IPVS). It must finish well under a minute, print the ipvsadm-style
+// --stats table with the three weighted real servers, say what happened, and
+// leave no namespace behind.
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import { expect, it } from 'vitest';
+
+import { buildCli } from './cli-support.js';
+import { ok, run } from './support.js';
+
+const repo = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+it('npm run demo: the origin setup with real traffic, the --stats table, a summary, then nothing left', () => {
+  // The demo runs dist/: it must be as new as lib/ (npm test's pretest builds it; else `npm run build:ts`).
+  expect(buildCli(), 'dist/ is older than lib/: run npm run build:ts').toBe(join(repo, 'bin', 'ipvs-ts.js'));
+  const before = ok(run('ip', ['netns', 'list']));
+  const t0 = Date.now();
+  const r = run(process.execPath, [join(repo, 'scripts', 'demo.mjs')], { timeoutMs: 60_000 });
+  expect(r.stderr).toBe('');
+  expect(r.status).toBe(0);
+  expect(Date.now() - t0).toBeLessThan(60_000);
+  expect(r.stdout).toMatch(/^Prot LocalAddress:Port {15}Conns {3}InPkts {2}OutPkts {2}InBytes OutBytes$/m);
+  expect(r.stdout).toMatch(/^TCP {2}10\.77\.0\.100:22136 +690 +\d+ +0 +\d+ +0$/m);
+  expect(r.stdout.match(/^ {2}-> 10\.77\.0\.1[123]:22136 +[1-9]\d* /gm)).toHaveLength(3);
+  expect(r.stdout).toContain('The counters above agree with what the client saw');
+  expect(r.stdout).toMatch(/weight 1000\) \d+ .*weight 500\) \d+ .*weight 800\) \d+/);
+  expect(ok(run('ip', ['netns', 'list']))).toBe(before);
+}, 90_000);
