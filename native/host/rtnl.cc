@@ -54,8 +54,8 @@ std::string describe(const IpAddress& a, int prefixLength) { return formatIp(a) 
 
 Rtnl::Rtnl(const std::string& netnsPath) : sock_(openSocket(netnsPath)) {}
 
-void Rtnl::request(uint16_t type, uint16_t flags, const void* header, size_t headerLen,
-                   const std::function<void(nl::Writer&)>& attrs) {
+void Rtnl::request(uint16_t type, uint16_t flags, const void* header, size_t headerLen, const Attrs& attrs,
+                   const nl::MessageHandler& onData) {
   std::vector<uint8_t> msg;
   nl::Writer w(msg);
   uint32_t seq = sock_->nextSeq();
@@ -63,25 +63,38 @@ void Rtnl::request(uint16_t type, uint16_t flags, const void* header, size_t hea
   w.putRaw(header, headerLen);
   if (attrs) attrs(w);
   w.endMessage(off);
-  sock_->request(msg, seq);
+  sock_->request(msg, seq, onData);
+}
+
+void Rtnl::dump(uint16_t type, const void* header, size_t headerLen, const Attrs& attrs,
+                const nl::MessageHandler& onData, const std::function<void()>& reset) {
+  sock_->dump(
+      [&](uint32_t seq) {
+        std::vector<uint8_t> msg;
+        nl::Writer w(msg);
+        size_t off = w.beginMessage(type, NLM_F_REQUEST | NLM_F_DUMP, seq, sock_->portId());
+        w.putRaw(header, headerLen);
+        if (attrs) attrs(w);
+        w.endMessage(off);
+        return msg;
+      },
+      onData, reset);
 }
 
 std::optional<Link> Rtnl::findLink(const std::string& name) {
-  std::vector<uint8_t> msg;
-  nl::Writer w(msg);
-  uint32_t seq = sock_->nextSeq();
-  size_t off = w.beginMessage(RTM_GETLINK, NLM_F_REQUEST | NLM_F_ACK, seq, sock_->portId());
   ifinfomsg ifi{};
-  w.putRaw(&ifi, sizeof ifi);
-  w.putString(IFLA_IFNAME, name);
-  // Leave out per-VF and stats blobs: only the header and name are needed.
-  w.putU32(IFLA_EXT_MASK, RTEXT_FILTER_SKIP_STATS);
-  w.endMessage(off);
   std::optional<Link> found;
   try {
-    sock_->request(msg, seq, [&](const nlmsghdr& h) {
-      if (h.nlmsg_type == RTM_NEWLINK) found = parseLink(h);
-    });
+    request(
+        RTM_GETLINK, 0, &ifi, sizeof ifi,
+        [&](nl::Writer& w) {
+          w.putString(IFLA_IFNAME, name);
+          // Leave out per-VF and stats blobs: only the header and name are needed.
+          w.putU32(IFLA_EXT_MASK, RTEXT_FILTER_SKIP_STATS);
+        },
+        [&](const nlmsghdr& h) {
+          if (h.nlmsg_type == RTM_NEWLINK) found = parseLink(h);
+        });
   } catch (const nl::Error& e) {
     if (e.error() == ENODEV) return std::nullopt;
     throw;
@@ -97,17 +110,9 @@ Link Rtnl::link(const std::string& name) {
 
 std::vector<Link> Rtnl::links() {
   std::vector<Link> out;
-  sock_->dump(
-      [&](uint32_t seq) {
-        std::vector<uint8_t> msg;
-        nl::Writer w(msg);
-        size_t off = w.beginMessage(RTM_GETLINK, NLM_F_REQUEST | NLM_F_DUMP, seq, sock_->portId());
-        ifinfomsg ifi{};
-        w.putRaw(&ifi, sizeof ifi);
-        w.putU32(IFLA_EXT_MASK, RTEXT_FILTER_SKIP_STATS);
-        w.endMessage(off);
-        return msg;
-      },
+  ifinfomsg ifi{};
+  dump(
+      RTM_GETLINK, &ifi, sizeof ifi, [](nl::Writer& w) { w.putU32(IFLA_EXT_MASK, RTEXT_FILTER_SKIP_STATS); },
       [&](const nlmsghdr& h) {
         if (h.nlmsg_type == RTM_NEWLINK) out.push_back(parseLink(h));
       },
@@ -166,16 +171,9 @@ std::vector<Address> Rtnl::addresses(int index) {
   std::unordered_map<int, std::string> names;
   for (const Link& l : links()) names[l.index] = l.name;
   std::vector<Address> out;
-  sock_->dump(
-      [&](uint32_t seq) {
-        std::vector<uint8_t> msg;
-        nl::Writer w(msg);
-        size_t off = w.beginMessage(RTM_GETADDR, NLM_F_REQUEST | NLM_F_DUMP, seq, sock_->portId());
-        ifaddrmsg ifa{};
-        w.putRaw(&ifa, sizeof ifa);
-        w.endMessage(off);
-        return msg;
-      },
+  ifaddrmsg all{};  // AF_UNSPEC: both families, every device
+  dump(
+      RTM_GETADDR, &all, sizeof all, nullptr,
       [&](const nlmsghdr& h) {
         if (h.nlmsg_type != RTM_NEWADDR) return;
         const uint8_t* attrs;

@@ -75,8 +75,14 @@ class Rtnl {
   void deleteLink(int index);
 
  private:
-  void request(uint16_t type, uint16_t flags, const void* header, size_t headerLen,
-               const std::function<void(nl::Writer&)>& attrs);
+  using Attrs = std::function<void(nl::Writer&)>;
+  // One acknowledged request: nlmsghdr, the fixed `header`, then `attrs`.
+  void request(uint16_t type, uint16_t flags, const void* header, size_t headerLen, const Attrs& attrs,
+               const nl::MessageHandler& onData = nullptr);
+  // A dump of `type` with the given fixed header (and attributes); retried
+  // from scratch when the kernel reports it interrupted.
+  void dump(uint16_t type, const void* header, size_t headerLen, const Attrs& attrs, const nl::MessageHandler& onData,
+            const std::function<void()>& reset);
   std::unique_ptr<nl::Socket> sock_;
 };
 
