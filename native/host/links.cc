@@ -33,15 +33,21 @@ std::string onDev(const AddressSpec& spec, const std::string& dev) {
   return "address " + describe(spec.address, spec.prefixLength) + " on " + dev;
 }
 
-// A namespace file held open for IFLA_NET_NS_FD; -1 for the caller's own.
+// A namespace file held open for IFLA_NET_NS_FD. Empty path: the calling
+// thread's own namespace, named explicitly because the request is sent from a
+// socket that may live elsewhere (and -1 would mean that socket's namespace).
 nl::Fd openNetns(const std::string& path) {
-  if (path.empty()) return nl::Fd();
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  const char* file = path.empty() ? "/proc/thread-self/ns/net" : path.c_str();
+  int fd = ::open(file, O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     int e = errno;
-    throw nl::Error(e, "network namespace " + path + ": " + std::strerror(e));
+    throw nl::Error(e, std::string("network namespace ") + file + ": " + std::strerror(e));
   }
   return nl::Fd(fd);
+}
+
+nl::Error alreadyThere(const AddressSpec& spec, const std::string& dev, const std::string& extack = {}) {
+  return nl::Error(EEXIST, "address " + describe(spec.address, spec.prefixLength) + " already exists on " + dev, extack);
 }
 
 }  // namespace
@@ -52,16 +58,14 @@ bool addAddress(const std::string& netns, const std::string& dev, const AddressS
   for (const Address& a : rt.addresses(l.index)) {
     if (!sameAddress(a, spec)) continue;
     if (existOk) return false;
-    throw nl::Error(EEXIST, "address " + describe(spec.address, spec.prefixLength) + " already exists on " + dev);
+    throw alreadyThere(spec, dev);
   }
   try {
     rt.addAddress(l.index, spec);
   } catch (const nl::Error& e) {
+    // Added by someone else between the check above and the request.
     if (e.error() == EEXIST && existOk) return false;
-    if (e.error() == EEXIST) {
-      throw nl::Error(EEXIST, "address " + describe(spec.address, spec.prefixLength) + " already exists on " + dev,
-                      e.extack());
-    }
+    if (e.error() == EEXIST) throw alreadyThere(spec, dev, e.extack());
     rethrow(e, "cannot add " + onDev(spec, dev));
   }
   return true;
@@ -90,6 +94,8 @@ std::vector<Address> listAddresses(const std::string& netns, const std::string& 
 
 std::optional<Link> findLink(const std::string& netns, const std::string& dev) { return Rtnl(netns).findLink(dev); }
 
+std::vector<Link> listLinks(const std::string& netns) { return Rtnl(netns).links(); }
+
 bool setLinkUp(const std::string& netns, const std::string& dev, bool up) {
   Rtnl rt(netns);
   Link l = rt.link(dev);
@@ -102,29 +108,28 @@ bool setLinkUp(const std::string& netns, const std::string& dev, bool up) {
 }
 
 void createVeth(const VethSpec& spec) {
-  nl::Fd ns = openNetns(spec.netns), peerNs = openNetns(spec.peerNetns);
-  {
-    // Created from the peer's side, so the peer needs no IFLA_NET_NS_FD.
-    Rtnl rt(spec.peerNetns);
+  nl::Fd ns = openNetns(spec.netns);
+  // Created from the peer's side (its socket's namespace is the peer's);
+  // only `name` is sent elsewhere, by IFLA_NET_NS_FD.
+  Rtnl rt(spec.peerNetns);
+  try {
+    rt.createVeth(spec.name, ns.get(), spec.peer, -1);
+  } catch (const nl::Error& e) {
+    rethrow(e, "cannot create veth pair " + spec.name + "/" + spec.peer);
+  }
+  Link peer = rt.link(spec.peer);
+  try {
+    if (!spec.peerMaster.empty()) rt.setMaster(peer.index, rt.link(spec.peerMaster).index);
+    rt.setUp(peer.index, true);
+    Rtnl main(spec.netns);
+    main.setUp(main.link(spec.name).index, true);
+  } catch (...) {
+    // Deleting one end deletes the pair: leave nothing half-made.
     try {
-      rt.createVeth(spec.name, ns.get(), spec.peer, -1);
-    } catch (const nl::Error& e) {
-      rethrow(e, "cannot create veth pair " + spec.name + "/" + spec.peer);
+      rt.deleteLink(peer.index);
+    } catch (const nl::Error&) {
     }
-    Link peer = rt.link(spec.peer);
-    try {
-      if (!spec.peerMaster.empty()) rt.setMaster(peer.index, rt.link(spec.peerMaster).index);
-      rt.setUp(peer.index, true);
-      Rtnl main(spec.netns);
-      main.setUp(main.link(spec.name).index, true);
-    } catch (...) {
-      // Deleting one end deletes the pair: leave nothing half-made.
-      try {
-        rt.deleteLink(peer.index);
-      } catch (const nl::Error&) {
-      }
-      throw;
-    }
+    throw;
   }
 }
 
@@ -135,7 +140,16 @@ void createBridge(const std::string& netns, const std::string& name) {
   } catch (const nl::Error& e) {
     rethrow(e, "cannot create bridge " + name);
   }
-  rt.setUp(rt.link(name).index, true);
+  Link bridge = rt.link(name);
+  try {
+    rt.setUp(bridge.index, true);
+  } catch (const nl::Error& e) {
+    try {
+      rt.deleteLink(bridge.index);
+    } catch (const nl::Error&) {
+    }
+    rethrow(e, "cannot set bridge " + name + " up");
+  }
 }
 
 void addRoute(const std::string& netns, const std::string& dev, const IpAddress* dst, int prefixLength,

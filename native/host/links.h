@@ -21,6 +21,8 @@ bool deleteAddress(const std::string& netns, const std::string& dev, const Addre
 std::vector<Address> listAddresses(const std::string& netns, const std::string& dev);
 // The device's index and flags; nullopt when there is none by that name.
 std::optional<Link> findLink(const std::string& netns, const std::string& dev);
+// Every device of the namespace.
+std::vector<Link> listLinks(const std::string& netns);
 // Sets IFF_UP on or off; returns whether the device was up before.
 bool setLinkUp(const std::string& netns, const std::string& dev, bool up);
 

@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <system_error>
 #include <thread>
 
 #include "nl/socket.h"
@@ -55,18 +56,24 @@ void createNetns(const std::string& name) {
   std::string step;
   // unshare() moves the calling thread for good: do it on a thread that
   // exists for nothing else, and keep the namespace alive by the mount.
-  std::thread worker([&] {
-    if (::unshare(CLONE_NEWNET) != 0) {
-      error = errno;
-      step = "cannot create a network namespace";
-      return;
-    }
-    if (::mount("/proc/thread-self/ns/net", path.c_str(), "none", MS_BIND, nullptr) != 0) {
-      error = errno;
-      step = "cannot bind-mount the new network namespace on " + path;
-    }
-  });
-  worker.join();
+  try {
+    std::thread worker([&] {
+      if (::unshare(CLONE_NEWNET) != 0) {
+        error = errno;
+        step = "cannot create a network namespace";
+        return;
+      }
+      if (::mount("/proc/thread-self/ns/net", path.c_str(), "none", MS_BIND, nullptr) != 0) {
+        error = errno;
+        step = "cannot bind-mount the new network namespace on " + path;
+      }
+    });
+    worker.join();
+  } catch (const std::system_error& e) {
+    // No thread: remove the placeholder file rather than leave it behind.
+    error = e.code().value() > 0 ? e.code().value() : EAGAIN;
+    step = "cannot start a thread to create the network namespace";
+  }
   if (error != 0) {
     ::unlink(path.c_str());
     fail(error, step);
