@@ -15,6 +15,7 @@
 #include "host/sysctl.h"
 #include "host/tcp.h"
 #include "nl/attr.h"
+#include "nl/fd.h"
 #include "nl/socket.h"
 
 namespace {
@@ -75,24 +76,24 @@ host::AddressSpec specArg(const Napi::Value& v) {
 
 // --- bindings --------------------------------------------------------------
 
-Napi::Value AddAddress(const Napi::CallbackInfo& info) {
+// addAddress and deleteAddress: (netns, dev, spec, ok) -> Promise<boolean>,
+// where `ok` turns "already there" / "not there" into false.
+using AddressOp = bool (*)(const std::string&, const std::string&, const host::AddressSpec&, bool);
+
+Napi::Value addressJob(const Napi::CallbackInfo& info, const char* op, AddressOp fn) {
   std::string netns = netnsArg(info[0]), dev = str(info[1], "dev");
   host::AddressSpec spec = specArg(info[2]);
-  bool existOk = boolArg(info[3]);
-  auto added = std::make_shared<bool>(false);
+  bool ok = boolArg(info[3]);
+  auto changed = std::make_shared<bool>(false);
   return queue(
-      info.Env(), "addAddress", [=] { *added = host::addAddress(netns, dev, spec, existOk); },
-      [added](Napi::Env env) { return Napi::Boolean::New(env, *added); });
+      info.Env(), op, [=] { *changed = fn(netns, dev, spec, ok); },
+      [changed](Napi::Env env) { return Napi::Boolean::New(env, *changed); });
 }
 
+Napi::Value AddAddress(const Napi::CallbackInfo& info) { return addressJob(info, "addAddress", host::addAddress); }
+
 Napi::Value DeleteAddress(const Napi::CallbackInfo& info) {
-  std::string netns = netnsArg(info[0]), dev = str(info[1], "dev");
-  host::AddressSpec spec = specArg(info[2]);
-  bool missingOk = boolArg(info[3]);
-  auto deleted = std::make_shared<bool>(false);
-  return queue(
-      info.Env(), "deleteAddress", [=] { *deleted = host::deleteAddress(netns, dev, spec, missingOk); },
-      [deleted](Napi::Env env) { return Napi::Boolean::New(env, *deleted); });
+  return addressJob(info, "deleteAddress", host::deleteAddress);
 }
 
 Napi::Value ListAddresses(const Napi::CallbackInfo& info) {
@@ -130,6 +131,18 @@ Napi::Value FindLink(const Napi::CallbackInfo& info) {
         o.Set("name", (*result)->name);
         o.Set("up", (*result)->up());
         return o;
+      });
+}
+
+Napi::Value ListLinks(const Napi::CallbackInfo& info) {
+  std::string netns = netnsArg(info[0]);
+  auto result = std::make_shared<std::vector<host::Link>>();
+  return queue(
+      info.Env(), "listLinks", [=] { *result = host::listLinks(netns); },
+      [result](Napi::Env env) {
+        Napi::Array arr = Napi::Array::New(env, result->size());
+        for (size_t i = 0; i < result->size(); ++i) arr.Set(i, (*result)[i].name);
+        return arr;
       });
 }
 
@@ -210,10 +223,17 @@ Napi::Value ListenTcp(const Napi::CallbackInfo& info) {
   host::IpAddress address = ipArg(info[1], "address");
   int port = intArg(info[2], "port", 0, 65535);
   int backlog = intArg(info[3], "backlog", 1, 65535);
-  auto fd = std::make_shared<int>(-1);
+  // Owned until the promise resolves with it: if it never does (the
+  // environment goes away first, or building the value throws), the job's
+  // destruction closes the socket instead of leaking it.
+  auto fd = std::make_shared<nl::Fd>();
   return queue(
-      info.Env(), "listenTcp", [=] { *fd = host::listenTcp(netns, address, port, backlog); },
-      [fd](Napi::Env env) { return Napi::Number::New(env, *fd); });
+      info.Env(), "listenTcp", [=] { *fd = nl::Fd(host::listenTcp(netns, address, port, backlog)); },
+      [fd](Napi::Env env) {
+        Napi::Value v = Napi::Number::New(env, fd->get());
+        fd->release();
+        return v;
+      });
 }
 
 Napi::Value TcpRequest(const Napi::CallbackInfo& info) {
@@ -242,6 +262,7 @@ void InitHost(Napi::Env env, Napi::Object exports) {
   h.Set("deleteAddress", Napi::Function::New(env, DeleteAddress, "deleteAddress"));
   h.Set("listAddresses", Napi::Function::New(env, ListAddresses, "listAddresses"));
   h.Set("findLink", Napi::Function::New(env, FindLink, "findLink"));
+  h.Set("listLinks", Napi::Function::New(env, ListLinks, "listLinks"));
   h.Set("setLinkUp", Napi::Function::New(env, SetLinkUp, "setLinkUp"));
   h.Set("createVeth", Napi::Function::New(env, CreateVeth, "createVeth"));
   h.Set("createBridge", Napi::Function::New(env, CreateBridge, "createBridge"));
