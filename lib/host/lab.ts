@@ -152,6 +152,7 @@ export async function createLab(options: LabOptions): Promise<Lab> {
   if (!Number.isInteger(port) || port < 1 || port > 65535) throw new RangeError(`port must be 1–65535, got ${port}`);
   const scheduler = options.scheduler ?? 'wlc';
   const timeoutMs = options.timeoutMs ?? 5000;
+  if (!Number.isInteger(timeoutMs) || timeoutMs < 1 || timeoutMs > 3_600_000) throw new RangeError(`timeoutMs must be an integer from 1 to 3600000, got ${timeoutMs}`);
   const directorDev = checkIfName(options.directorDev ?? 'eth0', 'directorDev');
   if (!Array.isArray(options.realServers) || options.realServers.length === 0 || options.realServers.length > 200) {
     throw new RangeError('realServers must list 1–200 servers');

@@ -3,10 +3,12 @@
  *
  * @module
  */
+import { IpvsError } from '../errors.js';
 import type { Family } from '../types.js';
 import { addAddress, deleteAddress, findLink, listAddresses, setLinkState } from './address.js';
 import type { NetnsOption } from './address.js';
-import { hostError } from './context.js';
+import { hostError, inNetns } from './context.js';
+import { host } from './native.js';
 import { readSysctl, writeSysctl } from './sysctl.js';
 import { checkAddress, checkIfName, checkLabel, netnsArg } from './validate.js';
 
@@ -40,7 +42,11 @@ export interface AddedAddress {
  * already there, a link that was already up are left alone now and later.
  */
 export interface HostChanges {
-  /** Sysctls written, in order, with their previous values. */
+  /**
+   * Sysctls changed, in order, with their previous values: those written,
+   * and those the kernel changed along with them (writing IPv4 forwarding
+   * on `all` also sets it on every device and flips `all.accept_redirects`).
+   */
   sysctls: SysctlChange[];
   /** Addresses added (not those that were already there). */
   addresses: AddedAddress[];
@@ -49,10 +55,37 @@ export interface HostChanges {
   /**
    * Undoes the changes in reverse order: every sysctl back to its previous
    * value, only the addresses this call added deleted, only the links it
-   * brought up set down. A second call does nothing. If a step fails the
-   * others still run, then it rejects with the first failure.
+   * brought up set down. If a step fails the others still run, then it
+   * rejects with the first failure; calling it again retries only the steps
+   * that failed. Once everything is undone, further calls do nothing.
    */
   restore(): Promise<void>;
+}
+
+/**
+ * Sysctls the kernel rewrites as a side effect of writing `key`, which an
+ * exact restore must put back as well:
+ *
+ * - IPv4 `all` forwarding (`net.ipv4.ip_forward` is the same value) is copied
+ *   to `default` and to every device, and `conf/all/accept_redirects` is set
+ *   to its opposite (inet_forward_change() in net/ipv4/devinet.c);
+ * - IPv6 `conf/all/forwarding` is copied to `default` and to every device
+ *   (addrconf_fixup_forwarding() in net/ipv6/addrconf.c);
+ * - any other IPv4 `conf/default/X` is copied to every device whose X was
+ *   never set explicitly (devinet_copy_dflt_conf()).
+ *
+ * Without them, restoring `ip_forward=0` would also zero a device's own
+ * `forwarding=1` and turn `all.accept_redirects` back on.
+ */
+async function sideEffectKeys(key: string, netns: NetnsOption): Promise<string[]> {
+  const devices = async (): Promise<string[]> => inNetns(netns.netns, host.listLinks(netnsArg(netns.netns)));
+  if (key === 'net/ipv4/ip_forward' || key === 'net/ipv4/conf/all/forwarding') {
+    return [...['default', ...(await devices())].map((d) => `net/ipv4/conf/${d}/forwarding`), 'net/ipv4/conf/all/accept_redirects'];
+  }
+  if (key === 'net/ipv6/conf/all/forwarding') return ['default', ...(await devices())].map((d) => `net/ipv6/conf/${d}/forwarding`);
+  const dflt = /^net\/ipv4\/conf\/default\/([^/]+)$/.exec(key);
+  if (dflt) return (await devices()).map((d) => `net/ipv4/conf/${d}/${dflt[1]}`);
+  return [];
 }
 
 /** Records each change with its undo step; rolls back on request. */
@@ -60,20 +93,42 @@ class ChangeLog {
   readonly sysctls: SysctlChange[] = [];
   readonly addresses: AddedAddress[] = [];
   readonly links: string[] = [];
-  readonly #undo: (() => Promise<unknown>)[] = [];
+  #undo: (() => Promise<unknown>)[] = [];
   readonly #netns: NetnsOption;
-  #restored = false;
 
   constructor(netns: string | undefined) {
     this.#netns = netns === undefined ? {} : { netns };
   }
 
+  /** The current values of `keys`; a key the namespace lacks (a device without IPv4 or IPv6) is left out. */
+  async #read(keys: readonly string[]): Promise<Map<string, string>> {
+    const out = new Map<string, string>();
+    for (const key of keys) {
+      try {
+        out.set(key, await readSysctl(key, this.#netns));
+      } catch (e) {
+        if (!(e instanceof IpvsError && e.code === 'ENOENT')) throw e;
+      }
+    }
+    return out;
+  }
+
   async sysctl(key: string, value: string): Promise<void> {
     const before = await readSysctl(key, this.#netns);
     if (before === value) return;
+    const others = await this.#read(await sideEffectKeys(key, this.#netns));
     await writeSysctl(key, value, this.#netns);
     this.sysctls.push({ key, before, after: value });
-    this.#undo.push(() => writeSysctl(key, before, this.#netns));
+    for (const [k, now] of await this.#read([...others.keys()])) {
+      if (now !== others.get(k)) this.sysctls.push({ key: k, before: others.get(k)!, after: now });
+    }
+    this.#undo.push(async () => {
+      await writeSysctl(key, before, this.#netns);
+      // Writing `key` back rewrote the others again, including any that the
+      // first write left alone: each gets its own previous value.
+      const now = await this.#read([...others.keys()]);
+      for (const [k, was] of others) if (now.has(k) && now.get(k) !== was) await writeSysctl(k, was, this.#netns);
+    });
   }
 
   async address(a: AddedAddress): Promise<void> {
@@ -91,17 +146,21 @@ class ChangeLog {
     this.#undo.push(() => setLinkState(dev, false, this.#netns));
   }
 
+  /** Runs the undo steps newest first; those that fail stay for the next call. */
   async restore(): Promise<void> {
-    if (this.#restored) return;
-    this.#restored = true;
+    const steps = this.#undo;
+    this.#undo = [];
+    const failed: (() => Promise<unknown>)[] = [];
     let first: unknown;
-    for (const step of this.#undo.reverse()) {
+    for (const step of [...steps].reverse()) {
       try {
         await step();
       } catch (e) {
         first ??= e;
+        failed.unshift(step);
       }
     }
+    this.#undo = [...failed, ...this.#undo];
     if (first !== undefined) throw first;
   }
 
@@ -109,12 +168,20 @@ class ChangeLog {
     return { sysctls: this.sysctls, addresses: this.addresses, links: this.links, restore: () => this.restore() };
   }
 
-  /** Runs `steps`; on failure undoes what they did, then rejects with the failure. */
+  /**
+   * Runs `steps`; on failure undoes what they did, then rejects with the
+   * failure — whose message also says so if undoing failed too, since the
+   * caller gets no `restore()` to retry with.
+   */
   async apply(steps: () => Promise<void>): Promise<HostChanges> {
     try {
       await steps();
     } catch (e) {
-      await this.restore().catch(() => undefined);
+      try {
+        await this.restore();
+      } catch (undo) {
+        if (e instanceof Error) e.message += `; undoing the changes made before it failed too: ${undo instanceof Error ? undo.message : String(undo)}`;
+      }
       throw e;
     }
     return this.result();
@@ -196,7 +263,9 @@ export async function configureRealServer(options: RealServerOptions): Promise<H
   const op = 'configureRealServer';
   if (typeof options !== 'object' || options === null) throw new TypeError(`${op} expects an options object`);
   const vips = checkVips(options.vips, 'vips');
+  if (options.interfaces !== undefined && !Array.isArray(options.interfaces)) throw new TypeError(`interfaces must be an array of interface names`);
   const interfaces = (options.interfaces ?? []).map((d, i) => checkIfName(d, `interfaces[${i}]`));
+  if (options.tunnel !== undefined && typeof options.tunnel !== 'boolean') throw new TypeError(`tunnel must be a boolean, got ${String(options.tunnel)}`);
   netnsArg(options.netns);
   const ns: NetnsOption = options.netns === undefined ? {} : { netns: options.netns };
   const tunnelDevs = options.tunnel

@@ -52,6 +52,8 @@ export interface HostBinding {
   /** Resolves true when deleted, false when it was absent and `missingOk`. */
   deleteAddress(netns: string | null, dev: string, spec: RawAddressSpec, missingOk: boolean): Promise<boolean>;
   listAddresses(netns: string | null, dev: string | null): Promise<RawAddress[]>;
+  /** Names of every device in the namespace. */
+  listLinks(netns: string | null): Promise<string[]>;
   findLink(netns: string | null, dev: string): Promise<{ index: number; name: string; up: boolean } | null>;
   /** Resolves to whether the link was up before. */
   setLinkUp(netns: string | null, dev: string, up: boolean): Promise<boolean>;

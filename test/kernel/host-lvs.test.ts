@@ -77,7 +77,13 @@ describe('configureRealServer', () => {
       { dev: 'tunl0', address: '10.0.0.101', prefixLength: 32 },
     ]);
     expect(changes.links).toEqual(['tunl0']);
-    expect(changes.sysctls).toHaveLength(11);
+    // The 11 written, plus the rp_filter of any device that never had its own
+    // value (which ones depends on the tunnel modules loaded): those follow
+    // conf/default, so the kernel changed them along with it.
+    const named = ['all', 'default', 'tunl0', 'eth0', 'bond0.4001'].map((d) => `net/ipv4/conf/${d}/`);
+    const [written, followers] = [changes.sysctls.filter((c) => named.some((n) => c.key.startsWith(n))), changes.sysctls.filter((c) => !named.some((n) => c.key.startsWith(n)))];
+    expect(written).toHaveLength(11);
+    for (const c of followers) expect(c).toMatchObject({ key: expect.stringMatching(/^net\/ipv4\/conf\/[^/]+\/rp_filter$/), after: '0' });
     expect(changes.sysctls).toContainEqual({ key: 'net/ipv4/conf/bond0.4001/arp_ignore', before: '8', after: '1' });
 
     await changes.restore();
@@ -160,5 +166,25 @@ describe('configureDirector', () => {
     await v6.restore();
     await v4.restore();
     expect(snapshot()).toEqual(before);
+  });
+
+  it('restores what the kernel changed along with forwarding: per-device forwarding, accept_redirects, IPv6 default', async () => {
+    // ip_forward off, but one device forwarding on its own and redirects off
+    // (a hardened host): writing ip_forward rewrites all of them.
+    sh('sysctl', '-q', '-w', 'net.ipv4.ip_forward=0', 'net.ipv4.conf.eth0.forwarding=1', 'net.ipv4.conf.all.accept_redirects=0');
+    sh('sysctl', '-q', '-w', 'net.ipv6.conf.all.forwarding=0', 'net.ipv6.conf.eth0.forwarding=1');
+    const v6forwarding = (): string => sh('sh', '-c', 'grep -H . /proc/sys/net/ipv6/conf/*/forwarding');
+    const before = snapshot();
+    const before6 = v6forwarding();
+    const v4 = await configureDirector({ vip: '10.0.0.210', dev: 'bond0.4001', forwarding: 'masq', netns });
+    expect(sh('sysctl', '-n', 'net.ipv4.conf.all.accept_redirects').trim()).toBe('0');
+    expect(v4.sysctls).toContainEqual({ key: 'net/ipv4/ip_forward', before: '0', after: '1' });
+    expect(v4.sysctls).toContainEqual({ key: 'net/ipv4/conf/bond0.4001/forwarding', before: '0', after: '1' });
+    const v6 = await configureDirector({ vip: 'fd00::210', dev: 'bond0.4001', forwarding: 'masq', netns });
+    await v6.restore();
+    await v4.restore();
+    expect(snapshot()).toEqual(before);
+    expect(v6forwarding()).toBe(before6);
+    sh('sysctl', '-q', '-w', 'net.ipv4.conf.eth0.forwarding=0', 'net.ipv4.conf.all.accept_redirects=1', 'net.ipv6.conf.eth0.forwarding=0');
   });
 });

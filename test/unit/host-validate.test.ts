@@ -127,11 +127,14 @@ describe('public functions refuse bad input before sending anything', () => {
     ['bad VIP', () => configureRealServer({ vips: ['10.0.0.1', 'nope'] }), TypeError],
     ['same VIP twice', () => configureRealServer({ vips: ['10.0.0.1', '10.0.0.1'] }), TypeError],
     ['bad interface', () => configureRealServer({ vips: ['10.0.0.1'], interfaces: ['eth0', '../x'] }), TypeError],
+    ['interfaces not an array', () => configureRealServer({ vips: ['10.0.0.1'], interfaces: 'eth0' as never }), TypeError],
+    ['tunnel not a boolean', () => configureRealServer({ vips: ['10.0.0.1'], tunnel: 'yes' as never }), TypeError],
     ['director label', () => configureDirector({ vip: '10.0.0.1', dev: 'eth0', label: 'eth1:0' }), TypeError],
     ['director forwarding', () => configureDirector({ vip: '10.0.0.1', dev: 'eth0', forwarding: 'dr' as never }), TypeError],
     ['lab forwarding', () => createLab({ forwarding: 'dr' as never, realServers: [{ weight: 1 }] }), TypeError],
     ['lab servers', () => createLab({ forwarding: 'route', realServers: [] }), RangeError],
     ['lab port', () => createLab({ forwarding: 'route', port: 0, realServers: [{ weight: 1 }] }), RangeError],
+    ['lab timeout', () => createLab({ forwarding: 'route', timeoutMs: 0, realServers: [{ weight: 1 }] }), RangeError],
   ] as const)('%s', async (_name, call, type) => {
     await expect(call()).rejects.toThrow(type);
   });
