@@ -93,7 +93,7 @@ export type BatchResult =
 // converting one chunk never stalls the event loop for long; two chunks are
 // kept in flight so the socket never waits for JavaScript.
 const BATCH_CHUNK = 1024;
-const VALIDATE_SLICE = 4096;
+const VALIDATE_SLICE = 1024;
 
 /** Puts a kernel refusal of one operation into words. */
 function refusal(op: string, failure: RawFailure, words: (code: string) => string | undefined): IpvsError {
@@ -159,6 +159,8 @@ function daemonWords(state: DaemonState, iface?: string): (code: string) => stri
         return `no ${state} sync daemon is running`;
       case 'ENODEV':
         return `no such interface '${iface ?? ''}' for the ${state} sync daemon`;
+      case 'EADDRNOTAVAIL':
+        return `interface '${iface ?? ''}' has no usable address for the ${state} sync daemon yet (an IPv6 address may still be in duplicate address detection)`;
       case 'EPERM':
         return `permission denied: IPVS needs CAP_NET_ADMIN`;
       default:
@@ -412,10 +414,17 @@ export class Ipvs implements AsyncDisposable {
     });
   }
 
-  /** Stops the sync daemon of a role (`ipvsadm --stop-daemon`). */
+  /** Stops the sync daemon of a role (`ipvsadm --stop-daemon`). Rejects with `ESRCH` when none runs. */
   async stopDaemon(state: DaemonState): Promise<void> {
     validateDaemonState(state);
-    await this.#control('stopDaemon', daemonWords(state), { cmd: CMD_DEL_DAEMON, daemon: { state: daemonStateToRaw(state) } });
+    const [failure] = await native.control(this.#h('stopDaemon'), {
+      cmd: CMD_DEL_DAEMON,
+      daemon: { state: daemonStateToRaw(state) },
+    });
+    // A daemon stopped before its kernel thread first ran: the kernel stops it
+    // but answers nothing (-EINTR, which netlink does not acknowledge). It is
+    // stopped all the same, which is what the caller asked for.
+    if (failure && failure.code !== 'EINTR') throw refusal('stopDaemon', failure, daemonWords(state));
   }
 
   /**
