@@ -28,6 +28,7 @@ import type {
   DestinationKey,
   DestinationSpec,
   Family,
+  Forwarding,
   Service,
   ServiceKey,
   ServiceSpec,
@@ -39,6 +40,14 @@ import { validateDestinationSpec, validateServiceSpec } from './validate.js';
 export type PruneMode = 'none' | 'owned' | 'all';
 
 /**
+ * One real server of a desired service: a {@link DestinationSpec}, where
+ * forwarding `'local'` (what the kernel reports for a real server on a local
+ * address, whatever was asked) means the default, so that a destination read
+ * back is a valid desired one.
+ */
+export type DesiredDestination = Omit<DestinationSpec, 'forwarding'> & { forwarding?: Forwarding | 'local' };
+
+/**
  * One virtual service of a desired state: its settings (left-out settings
  * mean their defaults, as for {@link Ipvs.updateService}) and its complete
  * list of real servers. A service read back by {@link Ipvs.snapshot} (or
@@ -47,7 +56,7 @@ export type PruneMode = 'none' | 'owned' | 'all';
  */
 export type DesiredService = ServiceSpec & {
   /** Every real server the service should have; default none. */
-  destinations?: readonly DestinationSpec[];
+  destinations?: readonly DesiredDestination[];
 };
 
 /** A whole desired table. */
@@ -245,7 +254,12 @@ function normalizeDesired(services: readonly DesiredService[]): Map<string, Norm
     if (out.has(id)) throw new TypeError(`${field} repeats service ${id}`);
     const destinations = new Map<string, DestinationSpec & { port: number }>();
     if (!Array.isArray(list)) throw new TypeError(`${field}.destinations must be an array`);
-    list.forEach((d: DestinationSpec, j: number) => {
+    list.forEach((given: DesiredDestination, j: number) => {
+      let d = given as DestinationSpec;
+      if (typeof given === 'object' && given !== null && given.forwarding === 'local') {
+        const { forwarding: _local, ...rest } = given;
+        d = rest;
+      }
       validateDestinationSpec(d, key, `${field}.destinations[${j}]`);
       const clean = cleanDestination(d, key);
       const did = destId(clean.address, clean.port);

@@ -32,7 +32,7 @@ function fromJson(text: string): DesiredState {
   } catch (e) {
     throw new DesiredFileError(`not valid JSON: ${(e as Error).message}`);
   }
-  if (Array.isArray(data)) return { services: localToRoute(data as DesiredService[]) };
+  if (Array.isArray(data)) return { services: data as DesiredService[] };
   if (typeof data !== 'object' || data === null) throw new DesiredFileError('JSON must be an object with "services" or an array of services');
   const obj = data as Record<string, unknown>;
   for (const k of Object.keys(obj)) {
@@ -40,27 +40,12 @@ function fromJson(text: string): DesiredState {
     if (k !== 'owner' && k !== 'services' && k !== 'ipvs') throw new DesiredFileError(`unknown top-level property "${k}" (expected "owner" and "services")`);
   }
   if (!Array.isArray(obj.services)) throw new DesiredFileError('"services" must be an array');
-  const state: DesiredState = { services: localToRoute(obj.services as DesiredService[]) };
+  const state: DesiredState = { services: obj.services as DesiredService[] };
   if (obj.owner !== undefined) {
     if (typeof obj.owner !== 'string') throw new DesiredFileError('"owner" must be a string');
     state.owner = obj.owner;
   }
   return state;
-}
-
-/**
- * `list --json` shows a real server on a local address with forwarding
- * "local" (the kernel's verdict, whatever was asked); as a desired setting it
- * means the default, which apply then leaves alone.
- */
-function localToRoute(services: DesiredService[]): DesiredService[] {
-  for (const s of services) {
-    if (typeof s !== 'object' || s === null || !Array.isArray(s.destinations)) continue;
-    for (const d of s.destinations as { forwarding?: string }[]) {
-      if (typeof d === 'object' && d !== null && d.forwarding === 'local') delete d.forwarding;
-    }
-  }
-  return services;
 }
 
 function fromRules(text: string): DesiredState {

@@ -109,6 +109,18 @@ describe('what is a change', () => {
     expect(sent).toEqual([]);
   });
 
+  it('what the kernel reads back is a desired state with nothing to do, local real servers included', async () => {
+    const table = [kernelService([dest('192.168.0.1', 80, { forwarding: 'local', weight: 4, activeConnections: 3 }), dest('192.168.1.10', 80, { stats: { ...ZERO, conns: 5n } })])];
+    const { ipvs } = fakeIpvs(table, netnsFile);
+    expect((await applyDesired(ipvs, structuredClone(table), { stateDir: dir, prune: 'all' })).steps).toEqual([]);
+    // 'local' means the default; the weight still counts.
+    const changed = structuredClone(table);
+    changed[0]!.destinations[0]!.weight = 5;
+    const plan = await applyDesired(ipvs, changed, { stateDir: dir, prune: 'all' });
+    expect(plan.steps.map((s) => [s.action, s.changes])).toEqual([['update', [{ field: 'weight', from: 4, to: 5 }]]]);
+    expect(plan.steps[0]?.op).toEqual({ type: 'updateDestination', service: SVC, destination: { address: '192.168.0.1', port: 80, weight: 5, upperThreshold: 0, lowerThreshold: 0 } });
+  });
+
   it('a kernel without tunnel details (before 5.2) is not asked to change tunnels', async () => {
     const table = [kernelService([dest('10.0.0.5', 80, { forwarding: 'tunnel' })])];
     const { ipvs } = fakeIpvs(table, netnsFile);
