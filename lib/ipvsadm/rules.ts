@@ -27,18 +27,34 @@ import {
   compareServices,
   defaultNameResolver,
   formatIpv4,
-  formatIpv6,
   fwmarkText,
   glibcMergeSort,
-  inetAton,
-  inetPton6,
   isFwmark,
   netmaskValue,
   schedFlagBits,
   schedFlagNames,
   serviceFamily,
-  servicePortFromEtc,
 } from './common.js';
+import {
+  IpvsadmOptionError,
+  type OptionColumn,
+  type ParsedAddress,
+  Popt,
+  type PoptErrorText,
+  type PoptItem,
+  TUN_CSUM_BITS,
+  checkCommandOptions,
+  checkTunnelOptions,
+  optionFail as fail,
+  intOption,
+  numberOption,
+  parseNetmask,
+  parseSchedFlags,
+  parseServiceAddress,
+  timeoutOption,
+  tunnelOptions,
+  tunnelTypeOption,
+} from './options.js';
 
 export type { NameResolver } from './common.js';
 
@@ -115,206 +131,12 @@ export interface ParseRulesOptions {
 }
 
 // ---------------------------------------------------------------------------
-// Options as ipvsadm (popt) knows them
-
-type Arity = 'none' | 'required' | 'optional';
-
-interface OptionDef {
-  long: string;
-  short?: string;
-  arity: Arity;
-  /** Command name (cmdnames[]) for commands; undefined for options. */
-  command?: string;
-}
-
-const OPTION_DEFS: OptionDef[] = [
-  { long: 'add-service', short: 'A', arity: 'none', command: 'add-service' },
-  { long: 'edit-service', short: 'E', arity: 'none', command: 'edit-service' },
-  { long: 'delete-service', short: 'D', arity: 'none', command: 'delete-service' },
-  { long: 'clear', short: 'C', arity: 'none', command: 'flush' },
-  { long: 'list', short: 'L', arity: 'none', command: 'list' },
-  { long: 'list', short: 'l', arity: 'none', command: 'list' },
-  { long: 'zero', short: 'Z', arity: 'none', command: 'zero' },
-  { long: 'add-server', short: 'a', arity: 'none', command: 'add-server' },
-  { long: 'edit-server', short: 'e', arity: 'none', command: 'edit-server' },
-  { long: 'delete-server', short: 'd', arity: 'none', command: 'delete-server' },
-  { long: 'set', arity: 'none', command: 'set' },
-  { long: 'help', short: 'h', arity: 'none', command: 'help' },
-  { long: 'version', short: 'v', arity: 'none', command: 'version' },
-  { long: 'restore', short: 'R', arity: 'none', command: 'restore' },
-  { long: 'save', short: 'S', arity: 'none', command: 'save' },
-  { long: 'start-daemon', arity: 'required', command: 'start-daemon' },
-  { long: 'stop-daemon', arity: 'required', command: 'stop-daemon' },
-  { long: 'tcp-service', short: 't', arity: 'required' },
-  { long: 'udp-service', short: 'u', arity: 'required' },
-  { long: 'sctp-service', arity: 'required' },
-  { long: 'fwmark-service', short: 'f', arity: 'required' },
-  { long: 'scheduler', short: 's', arity: 'required' },
-  { long: 'persistent', short: 'p', arity: 'optional' },
-  { long: 'netmask', short: 'M', arity: 'required' },
-  { long: 'real-server', short: 'r', arity: 'required' },
-  { long: 'masquerading', short: 'm', arity: 'none' },
-  { long: 'ipip', short: 'i', arity: 'none' },
-  { long: 'gatewaying', short: 'g', arity: 'none' },
-  { long: 'weight', short: 'w', arity: 'required' },
-  { long: 'u-threshold', short: 'x', arity: 'required' },
-  { long: 'l-threshold', short: 'y', arity: 'required' },
-  { long: 'numeric', short: 'n', arity: 'none' },
-  { long: 'connection', short: 'c', arity: 'none' },
-  { long: 'mcast-interface', arity: 'required' },
-  { long: 'syncid', arity: 'required' },
-  { long: 'timeout', arity: 'none' },
-  { long: 'daemon', arity: 'none' },
-  { long: 'stats', arity: 'none' },
-  { long: 'rate', arity: 'none' },
-  { long: 'thresholds', arity: 'none' },
-  { long: 'persistent-conn', arity: 'none' },
-  { long: 'nosort', arity: 'none' },
-  { long: 'sort', arity: 'none' },
-  { long: 'exact', short: 'X', arity: 'none' },
-  { long: 'ipv6', short: '6', arity: 'none' },
-  { long: 'ops', short: 'o', arity: 'none' },
-  { long: 'pe', arity: 'required' },
-  { long: 'sched-flags', short: 'b', arity: 'required' },
-  { long: 'mcast-group', arity: 'required' },
-  { long: 'mcast-port', arity: 'required' },
-  { long: 'mcast-ttl', arity: 'required' },
-  { long: 'sync-maxlen', arity: 'required' },
-  { long: 'tun-info', arity: 'none' },
-  { long: 'tun-type', arity: 'required' },
-  { long: 'tun-port', arity: 'required' },
-  { long: 'tun-nocsum', arity: 'none' },
-  { long: 'tun-csum', arity: 'none' },
-  { long: 'tun-remcsum', arity: 'none' },
-];
-
-const BY_LONG = new Map(OPTION_DEFS.map((d) => [d.long, d]));
-const BY_SHORT = new Map(OPTION_DEFS.filter((d) => d.short).map((d) => [d.short as string, d]));
-
-/**
- * ipvsadm's option columns (optnames[], in order): the names its messages
- * use and the order in which its command/option check reports problems.
- */
-const OPT_NAMES = [
-  'numeric', 'connection', 'service-address', 'scheduler', 'persistent', 'netmask', 'real-server',
-  'forwarding-method', 'weight', 'u-threshold', 'l-threshold', 'mcast-interface', 'timeout', 'daemon',
-  'stats', 'rate', 'thresholds', 'persistent-conn', 'nosort', 'syncid', 'exact', 'ops', 'pe',
-  'sched-flags', 'mcast-group', 'mcast-port', 'mcast-ttl', 'sync-maxlen', 'tun-info', 'tun-type',
-  'tun-port', 'tun-nocsum', 'tun-csum', 'tun-remcsum',
-] as const;
-type OptName = (typeof OPT_NAMES)[number];
-
-/** Which column each option sets (several options share one, such as -t/-u/-f). */
-const OPT_OF: Record<string, OptName | undefined> = {
-  'tcp-service': 'service-address', 'udp-service': 'service-address', 'sctp-service': 'service-address',
-  'fwmark-service': 'service-address', scheduler: 'scheduler', persistent: 'persistent', netmask: 'netmask',
-  'real-server': 'real-server', masquerading: 'forwarding-method', ipip: 'forwarding-method',
-  gatewaying: 'forwarding-method', weight: 'weight', 'u-threshold': 'u-threshold', 'l-threshold': 'l-threshold',
-  numeric: 'numeric', connection: 'connection', 'mcast-interface': 'mcast-interface', syncid: 'syncid',
-  timeout: 'timeout', daemon: 'daemon', stats: 'stats', rate: 'rate', thresholds: 'thresholds',
-  'persistent-conn': 'persistent-conn', nosort: 'nosort', exact: 'exact', ops: 'ops', pe: 'pe',
-  'sched-flags': 'sched-flags', 'mcast-group': 'mcast-group', 'mcast-port': 'mcast-port',
-  'mcast-ttl': 'mcast-ttl', 'sync-maxlen': 'sync-maxlen', 'tun-info': 'tun-info', 'tun-type': 'tun-type',
-  'tun-port': 'tun-port', 'tun-nocsum': 'tun-nocsum', 'tun-csum': 'tun-csum', 'tun-remcsum': 'tun-remcsum',
-};
-
-/**
- * ipvsadm's commands_v_options rows for the two rule commands, one character
- * per column of {@link OPT_NAMES}: '+' required, 'x' illegal, ' ' optional.
- */
-const COMMAND_OPTIONS: Record<'add-service' | 'add-server', string> = {
-  'add-service': 'xx+   ' + 'x'.repeat(15) + '   ' + 'x'.repeat(10),
-  'add-server': 'xx+xxx+    ' + 'x'.repeat(18) + '     ',
-};
-
-const MAX_TIMEOUT = 86400 * 31;
-/** libipvs's IPVS_SVC_PERSISTENT_TIMEOUT: what `-p` without a value means (6 minutes). */
-const DEFAULT_PERSISTENT_TIMEOUT = 360;
-const INT_MAX = 2147483647;
-
-/** Thrown inside one line; turned into an {@link IpvsadmRulesError} with the line number. */
-class LineError extends Error {}
-
-function fail(reason: string): never {
-  throw new LineError(reason);
-}
-
-/** C `strtol` on the whole string, base 10, then a range check; `undefined` when ipvsadm would refuse. */
-function stringToNumber(s: string, min: number, max: number): number | undefined {
-  if (!/^\s*[+-]?\d+$/.test(s)) return undefined;
-  const n = Number(s.trim());
-  return n >= min && n <= max ? n : undefined;
-}
-
-/** C `atoi`: leading digits, 0 when there are none. */
-function atoi(s: string): number {
-  const m = /^\s*([+-]?\d+)/.exec(s);
-  return m ? Number(m[1]) : 0;
-}
-
-interface ParsedAddress {
-  family: Family;
-  address: string;
-  port?: number;
-}
-
-/**
- * ipvsadm's `parse_service`: `[v6]:port`, bare IPv6 (no port), or
- * `v4[:port]` read by `inet_aton` (so `10.1` is 10.0.0.1), ports by number
- * or service name. Its quirk that `[v4]:port` drops the port is kept.
- */
-function parseAddressPort(
-  buf: string,
-  protocol: Protocol | undefined,
-  options: ParseRulesOptions,
-): ParsedAddress | undefined {
-  if (/^\d*$/.test(buf)) return undefined;
-  let rest = buf;
-  let portText: string | undefined;
-  let bracketed = false;
-  if (rest.startsWith('[')) {
-    const close = rest.indexOf(']');
-    if (close < 0 || rest[close + 1] !== ':') return undefined;
-    portText = rest.slice(close + 2);
-    rest = rest.slice(1, close);
-    bracketed = true;
-  }
-  const v6 = inetPton6(rest);
-  let result: ParsedAddress;
-  if (v6) {
-    result = { family: 'inet6', address: formatIpv6(v6) };
-  } else {
-    if (bracketed) {
-      // ipvsadm cut the text at ']' and finds no ':' left: no port.
-      portText = undefined;
-    } else {
-      const colon = rest.lastIndexOf(':');
-      if (colon >= 0) {
-        portText = rest.slice(colon + 1);
-        rest = rest.slice(0, colon);
-      }
-    }
-    let v4 = inetAton(rest);
-    if (v4 === undefined) {
-      const resolved = options.hostByName?.(rest);
-      if (resolved !== undefined) v4 = inetAton(resolved);
-    }
-    if (v4 === undefined) return undefined;
-    result = { family: 'inet', address: formatIpv4(v4) };
-  }
-  if (portText !== undefined) {
-    let port = stringToNumber(portText, 0, 65535);
-    if (port === undefined && protocol) port = (options.portByName ?? servicePortFromEtc)(portText, protocol);
-    if (port === undefined || port < 0 || port > 65535) return undefined;
-    result.port = port;
-  }
-  return result;
-}
+// One rule line, read with ipvsadm's option table, popt and checks (options.ts)
 
 /** What one command line set, before the checks that need all of it. */
 interface Command {
   command: 'add-service' | 'add-server';
-  seen: Set<OptName>;
+  seen: Set<OptionColumn>;
   protocol?: Protocol;
   svcFamily?: Family;
   address?: string;
@@ -336,9 +158,6 @@ interface Command {
   tunFlags: number;
 }
 
-const TUN_CSUM_BITS = { 'tun-nocsum': 0, 'tun-csum': 1, 'tun-remcsum': 2 } as const;
-const CSUM_BY_BITS: Record<number, TunnelOptions['checksum']> = { 0: 'nocsum', 1: 'csum', 2: 'remcsum' };
-
 /** Splits one line into ipvsadm's argument words: blanks separate, `#` starts a comment, a word `ipvsadm` is dropped. */
 function tokenize(line: string): string[] {
   const words: string[] = [];
@@ -352,78 +171,24 @@ function tokenize(line: string): string[] {
   return words;
 }
 
-interface OptionUse {
-  def: OptionDef;
-  /** As written, for messages. */
-  spelled: string;
-  value?: string;
-}
+type OptionUse = PoptItem & { kind: 'option' };
 
-/** popt's reading of one argument vector: long options with `=`, short clusters (`-At`, `-w5`). */
+/** Our wording of popt's errors, naming the option as written. */
+const POPT_WORDING: Record<PoptErrorText, (spelled: string) => string> = {
+  'unknown option': (o) => `unknown option '${o}'`,
+  'option does not take an argument': (o) => `option '${o}' takes no argument`,
+  'missing argument': (o) => `option '${o}' requires an argument`,
+};
+
+/** All of a line's options before any is acted on: a popt error anywhere wins over a bad value. */
 function readOptions(words: string[]): { uses: OptionUse[]; positionals: string[] } {
+  const popt = new Popt(words);
   const uses: OptionUse[] = [];
-  const positionals: string[] = [];
-  let i = 0;
-  const takeRequired = (spelled: string): string => {
-    const next = words[i];
-    if (next === undefined) fail(`option '${spelled}' requires an argument`);
-    i++;
-    return next;
-  };
-  const takeOptional = (): string | undefined => {
-    const next = words[i];
-    if (next === undefined || next.startsWith('-')) return undefined;
-    i++;
-    return next;
-  };
-  while (i < words.length) {
-    const word = words[i++] as string;
-    if (word === '--') {
-      positionals.push(...words.slice(i));
-      break;
-    }
-    if (word.startsWith('--')) {
-      const eq = word.indexOf('=');
-      const name = eq >= 0 ? word.slice(2, eq) : word.slice(2);
-      const inline = eq >= 0 ? word.slice(eq + 1) : undefined;
-      const def = BY_LONG.get(name);
-      const spelled = `--${name}`;
-      if (!def) fail(`unknown option '${spelled}'`);
-      if (def.arity === 'none') {
-        if (inline !== undefined) fail(`option '${spelled}' takes no argument`);
-        uses.push({ def, spelled });
-      } else if (def.arity === 'required') {
-        uses.push({ def, spelled, value: inline ?? takeRequired(spelled) });
-      } else {
-        const value = inline ?? takeOptional();
-        uses.push(value === undefined ? { def, spelled } : { def, spelled, value });
-      }
-      continue;
-    }
-    if (word.startsWith('-') && word.length > 1) {
-      for (let j = 1; j < word.length; j++) {
-        const ch = word[j] as string;
-        const def = BY_SHORT.get(ch);
-        const spelled = `-${ch}`;
-        if (!def) fail(`unknown option '${spelled}'`);
-        const attached = word.slice(j + 1);
-        if (def.arity === 'none') {
-          uses.push({ def, spelled });
-          continue;
-        }
-        if (def.arity === 'required') {
-          uses.push({ def, spelled, value: attached !== '' ? attached : takeRequired(spelled) });
-        } else {
-          const value = attached !== '' ? attached : takeOptional();
-          uses.push(value === undefined ? { def, spelled } : { def, spelled, value });
-        }
-        break;
-      }
-      continue;
-    }
-    positionals.push(word);
+  for (let item = popt.next(); item; item = popt.next()) {
+    if (item.kind === 'error') fail(POPT_WORDING[item.text](item.spelled));
+    uses.push(item);
   }
-  return { uses, positionals };
+  return { uses, positionals: popt.leftovers };
 }
 
 const PROTOCOL_OF: Record<string, Protocol> = { 'tcp-service': 'tcp', 'udp-service': 'udp', 'sctp-service': 'sctp' };
@@ -461,7 +226,7 @@ function parseCommand(words: string[], options: ParseRulesOptions): Omit<Service
       c.netmask = undefined; // ipvsadm resets the mask to /128 here
       continue;
     }
-    const opt = OPT_OF[def.long];
+    const opt = def.column;
     if (opt) {
       if (c.seen.has(opt)) fail(`multiple '${opt}' options specified`);
       c.seen.add(opt);
@@ -472,7 +237,7 @@ function parseCommand(words: string[], options: ParseRulesOptions): Omit<Service
       case 'sctp-service': {
         const protocol = PROTOCOL_OF[def.long] as Protocol;
         c.protocol = protocol;
-        const a = parseAddressPort(value, protocol, options);
+        const a = parseServiceAddress(value, protocol, options);
         if (!a) fail('illegal virtual server address[:port] specified');
         c.svcFamily = a.family;
         c.address = a.address;
@@ -492,29 +257,17 @@ function parseCommand(words: string[], options: ParseRulesOptions): Omit<Service
       case 'scheduler':
         c.scheduler = value;
         break;
-      case 'persistent': {
-        if (use.value === undefined) c.persistent = DEFAULT_PERSISTENT_TIMEOUT;
-        else {
-          const t = stringToNumber(value, 1, MAX_TIMEOUT);
-          if (t === undefined) fail(`invalid timeout value \`${value}' specified`);
-          c.persistent = t;
-        }
+      case 'persistent':
+        c.persistent = timeoutOption(use.value, 1);
+        break;
+      case 'netmask': {
+        const m = parseNetmask(value, c.svcFamily, options);
+        // Kept as -S writes it: dotted for IPv4, a prefix length for IPv6.
+        c.netmask = c.svcFamily !== 'inet6' ? formatIpv4(m) : m;
         break;
       }
-      case 'netmask':
-        if (c.svcFamily !== 'inet6') {
-          const resolved = inetAton(value) === undefined ? options.hostByName?.(value) : undefined;
-          const m = inetAton(resolved ?? value);
-          if (m === undefined) fail('illegal virtual server persistent mask specified');
-          c.netmask = formatIpv4(m);
-        } else {
-          const m = atoi(value);
-          if (m < 1 || m > 128) fail('illegal ipv6 netmask specified');
-          c.netmask = m;
-        }
-        break;
       case 'real-server': {
-        const a = parseAddressPort(value, c.protocol, options);
+        const a = parseServiceAddress(value, c.protocol, options);
         if (!a) fail('illegal real server address[:port] specified');
         // The service port as known at this point, as in ipvsadm.
         c.dest = { ...a, port: a.port ?? c.svcPort };
@@ -529,25 +282,15 @@ function parseCommand(words: string[], options: ParseRulesOptions): Omit<Service
       case 'gatewaying':
         c.forwarding = 'route';
         break;
-      case 'weight': {
-        // ipvsadm 1.31 as shipped takes any int here (the kernel's own range).
-        const w = stringToNumber(value, 0, INT_MAX);
-        if (w === undefined) fail('illegal weight specified');
-        c.weight = w;
+      case 'weight':
+        c.weight = intOption(value, 'weight');
         break;
-      }
-      case 'u-threshold': {
-        const x = stringToNumber(value, 0, INT_MAX);
-        if (x === undefined) fail('illegal u_threshold specified');
-        c.upper = x;
+      case 'u-threshold':
+        c.upper = intOption(value, 'u_threshold');
         break;
-      }
-      case 'l-threshold': {
-        const y = stringToNumber(value, 0, INT_MAX);
-        if (y === undefined) fail('illegal l_threshold specified');
-        c.lower = y;
+      case 'l-threshold':
+        c.lower = intOption(value, 'l_threshold');
         break;
-      }
       case 'ops':
         c.onePacket = true;
         break;
@@ -559,15 +302,11 @@ function parseCommand(words: string[], options: ParseRulesOptions): Omit<Service
         c.schedFlagsArg = value;
         break;
       case 'tun-type':
-        if (value !== 'ipip' && value !== 'gue' && value !== 'gre') fail('illegal tunnel type specified');
-        c.tunType = value;
+        c.tunType = tunnelTypeOption(value);
         break;
-      case 'tun-port': {
-        const p = stringToNumber(value, 1, 65535);
-        if (p === undefined) fail('illegal tunnel port specified');
-        c.tunPort = p;
+      case 'tun-port':
+        c.tunPort = numberOption(value, 1, 65535, 'tunnel port');
         break;
-      }
       case 'tun-nocsum':
       case 'tun-csum':
       case 'tun-remcsum':
@@ -584,13 +323,7 @@ function parseCommand(words: string[], options: ParseRulesOptions): Omit<Service
   let schedBits = 0;
   if (c.schedFlagsArg !== undefined) schedBits = parseSchedFlags(c.scheduler || 'wlc', c.schedFlagsArg);
 
-  // ipvsadm's generic_opt_check, column by column.
-  const row = COMMAND_OPTIONS[c.command];
-  OPT_NAMES.forEach((name, j) => {
-    const rule = row[j];
-    if (!c.seen.has(name) && rule === '+') fail(`You need to supply the '${name}' option for the '${c.command}' command`);
-    if (c.seen.has(name) && rule === 'x') fail(`Illegal '${name}' option with the '${c.command}' command`);
-  });
+  checkCommandOptions(c.command, c.seen);
 
   const key: ServiceKey =
     c.fwmark !== undefined
@@ -623,7 +356,7 @@ function parseCommand(words: string[], options: ParseRulesOptions): Omit<Service
     fail('Different address family is allowed only for tunneling servers');
   const tunnelOpts = (['tun-type', 'tun-port', 'tun-nocsum', 'tun-csum', 'tun-remcsum'] as const).some((o) => c.seen.has(o));
   if (tunnelOpts && c.forwarding !== 'tunnel') fail('Tunnel options conflict with forward method');
-  if (c.forwarding === 'tunnel') checkTunnelOptions(c);
+  if (c.forwarding === 'tunnel') checkTunnelOptions(c.tunType, c.seen);
 
   const destination: DestinationRule['destination'] = {
     address: d.address,
@@ -633,52 +366,8 @@ function parseCommand(words: string[], options: ParseRulesOptions): Omit<Service
     upperThreshold: c.upper,
     lowerThreshold: c.lower,
   };
-  if (c.forwarding === 'tunnel') {
-    const checksum = CSUM_BY_BITS[c.tunFlags] ?? 'nocsum';
-    destination.tunnel =
-      c.tunType === 'ipip'
-        ? { type: 'ipip' }
-        : c.tunType === 'gue'
-          ? { type: 'gue', port: c.tunPort as number, checksum }
-          : { type: 'gre', checksum };
-  }
+  if (c.forwarding === 'tunnel') destination.tunnel = tunnelOptions(c.tunType, c.tunPort as number, c.tunFlags);
   return { kind: 'destination', service: key, destination };
-}
-
-/** ipvsadm's tunnel_types_v_options table and messages. */
-function checkTunnelOptions(c: Command): void {
-  const table = { ipip: 'xxxx', gue: '+111', gre: 'x11x' }[c.tunType];
-  const cols = ['tun-port', 'tun-nocsum', 'tun-csum', 'tun-remcsum'] as const;
-  let last: string | undefined;
-  cols.forEach((name, j) => {
-    const rule = table[j];
-    if (!c.seen.has(name)) {
-      if (rule === '+') fail(`You need to supply the '${name}' option for the '${c.tunType}' tunnel type`);
-      return;
-    }
-    if (rule === 'x') fail(`Illegal '${name}' option with the '${c.tunType}' tunnel type`);
-    if (rule === '1') {
-      if (last === undefined) last = name;
-      else fail(`The option '${name}' conflicts with the '${last}' option in the '${c.tunType}' tunnel type`);
-    }
-  });
-}
-
-/** ipvsadm's parse_sched_flags: a comma list checked against the scheduler. */
-function parseSchedFlags(scheduler: string, arg: string): number {
-  let bits = 0;
-  const flags = arg.split(',').filter((f) => f !== '');
-  // strtok on "" yields nothing and ipvsadm then reads a NULL; treat it as invalid.
-  if (flags.length === 0) fail(`invalid scheduler flag \`${arg}'`);
-  for (const flag of flags) {
-    const family = /^(sh|mh)-(fallback|port)$/.exec(flag);
-    if (/^flag-[123]$/.test(flag)) bits |= 1 << (Number(flag.slice(5)) - 1);
-    else if (family) {
-      bits |= family[2] === 'fallback' ? 1 : 2;
-      if (scheduler !== family[1]) fail(`incompatible scheduler flag \`${flag}'`);
-    } else fail(`invalid scheduler flag \`${flag}'`);
-  }
-  return bits;
 }
 
 /**
@@ -713,7 +402,7 @@ export function parseIpvsadmRules(text: string, options: ParseRulesOptions = {})
     try {
       rules.push({ ...parseCommand(words, options), line, text: raw.replace(/\r$/, '') } as ParsedRule);
     } catch (err) {
-      if (err instanceof LineError) throw new IpvsadmRulesError(line, raw.replace(/\r$/, ''), err.message);
+      if (err instanceof IpvsadmOptionError) throw new IpvsadmRulesError(line, raw.replace(/\r$/, ''), err.message);
       throw err;
     }
   });
