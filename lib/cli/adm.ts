@@ -20,6 +20,7 @@ import { IpvsError } from '../errors.js';
 import type { Ipvs } from '../ipvs.js';
 import { canonicalSchedFlags, formatIpv4, type NameResolver } from '../ipvsadm/common.js';
 import { formatDaemons, formatListing, formatServiceListing, formatTimeouts } from '../ipvsadm/listing.js';
+import { tunnelOptions } from '../ipvsadm/options.js';
 import { formatIpvsadmRules } from '../ipvsadm/rules.js';
 import { resolveNetnsPath } from '../netns-path.js';
 import type {
@@ -172,8 +173,6 @@ function serviceSpec(r: AdmRequest): ServiceSpec {
   return spec;
 }
 
-const CHECKSUM = ['nocsum', 'csum', 'remcsum'] as const;
-
 function destinationSpec(r: AdmRequest): DestinationSpec {
   const d = r.dest;
   const spec: DestinationSpec = {
@@ -184,15 +183,7 @@ function destinationSpec(r: AdmRequest): DestinationSpec {
     upperThreshold: d.upper,
     lowerThreshold: d.lower,
   };
-  if (d.forwarding === 'tunnel') {
-    const checksum = CHECKSUM[d.tunFlags] ?? 'nocsum';
-    spec.tunnel =
-      d.tunType === 'ipip'
-        ? { type: 'ipip' }
-        : d.tunType === 'gue'
-          ? { type: 'gue', port: d.tunPort, checksum }
-          : { type: 'gre', checksum };
-  }
+  if (d.forwarding === 'tunnel') spec.tunnel = tunnelOptions(d.tunType, d.tunPort, d.tunFlags);
   return spec;
 }
 
