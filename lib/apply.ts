@@ -45,7 +45,10 @@ export type PruneMode = 'none' | 'owned' | 'all';
  * address, whatever was asked) means the default, so that a destination read
  * back is a valid desired one.
  */
-export type DesiredDestination = Omit<DestinationSpec, 'forwarding'> & { forwarding?: Forwarding | 'local' };
+export type DesiredDestination = Omit<DestinationSpec, 'forwarding'> & {
+  /** Forwarding method; `'local'` means the default (`'route'`). */
+  forwarding?: Forwarding | 'local';
+};
 
 /**
  * One virtual service of a desired state: its settings (left-out settings
@@ -98,7 +101,9 @@ export interface ApplyChange {
 
 /** One change of a plan, with its outcome. */
 export interface ApplyStep {
+  /** What the step does. */
   action: 'create' | 'update' | 'delete';
+  /** What it does it to. */
   target: 'service' | 'destination';
   /** The service (for a destination, the one it belongs to). */
   service: ServiceKey;
@@ -116,15 +121,21 @@ export interface ApplyStep {
 
 /** An entry the desired state leaves out that the apply did not delete, and why. */
 export interface ApplyKept {
+  /** The service concerned. */
   service: ServiceKey;
+  /** The real server concerned, when the entry is one. */
   destination?: DestinationKey;
+  /** Why it was kept, in words. */
   reason: string;
 }
 
 /** What {@link applyDesired} did or, in a dry run, would do. */
 export interface ApplyPlan {
+  /** Whose desired state this was (the ownership record's name). */
   owner: string;
+  /** The prune mode used. */
   prune: PruneMode;
+  /** True when nothing was sent. */
   dryRun: boolean;
   /** In the order sent: service creations and updates, destination deletions, destination creations and updates, service deletions. */
   steps: ApplyStep[];

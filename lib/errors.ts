@@ -17,6 +17,11 @@ export interface IpvsErrorDetails {
   extack?: string;
 }
 
+// A process may load both the ESM and the CommonJS build (two IpvsError
+// classes, one addon). A registered symbol marks instances of either, so
+// `instanceof` works across them.
+const BRAND = Symbol.for('ipvs-ts.IpvsError');
+
 /**
  * A refusal by the kernel or a failure of the netlink conversation.
  *
@@ -30,11 +35,6 @@ export interface IpvsErrorDetails {
  * catch (e) { if (e instanceof IpvsError && e.code === 'EEXIST') … }
  * ```
  */
-// A process may load both the ESM and the CommonJS build (two IpvsError
-// classes, one addon). A registered symbol marks instances of either, so
-// `instanceof` works across them.
-const BRAND = Symbol.for('ipvs-ts.IpvsError');
-
 export class IpvsError extends Error {
   /** Positive errno (`17` for EEXIST). */
   readonly errno: number;

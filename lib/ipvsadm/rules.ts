@@ -67,7 +67,10 @@ export interface ServiceRule {
   /** The line as written. */
   text: string;
   /** The service; `scheduler` is always set (ipvsadm's default `wlc`). */
-  service: ServiceSpec & { scheduler: string };
+  service: ServiceSpec & {
+    /** The scheduler, `wlc` when the line names none. */
+    scheduler: string;
+  };
 }
 
 /** An `-a` line: a real server of a virtual service, with ipvsadm's defaults filled in. */
@@ -82,10 +85,15 @@ export interface DestinationRule {
   service: ServiceKey;
   /** The real server; port, forwarding, weight and thresholds are always set. */
   destination: DestinationSpec & {
+    /** Real server port (the service's when the line gives none). */
     port: number;
+    /** `-g` (the default), `-m` or `-i`. */
     forwarding: Forwarding;
+    /** `-w`, default 1. */
     weight: number;
+    /** `-x`, default 0. */
     upperThreshold: number;
+    /** `-y`, default 0. */
     lowerThreshold: number;
   };
 }
