@@ -382,24 +382,39 @@ class ReplyReader {
     return index === NO_NAME ? '' : (this.reply.names[index] ?? '');
   }
 
+  /** A u64 counter; idle entries are common, and 0n costs no allocation. */
+  counter(word: number): bigint {
+    const w = this.words;
+    if (w[word] === 0 && w[word + 1] === 0) return 0n;
+    return this.view.getBigUint64(word * 4, true);
+  }
+
+  /** A u64 rate as a number (exact below 2^53, which rates never reach). */
+  rate(word: number): number {
+    return this.words[word]! + this.words[word + 1]! * 0x100000000;
+  }
+
   stats(base: number): Stats {
+    const at = base + R_STATS;
     if (!this.words[base + R_HAS_STATS]) return { conns: 0n, inPkts: 0n, outPkts: 0n, inBytes: 0n, outBytes: 0n };
-    const v = this.view;
-    const at = (base + R_STATS) * 4;
     return {
-      conns: v.getBigUint64(at, true),
-      inPkts: v.getBigUint64(at + 8, true),
-      outPkts: v.getBigUint64(at + 16, true),
-      inBytes: v.getBigUint64(at + 24, true),
-      outBytes: v.getBigUint64(at + 32, true),
+      conns: this.counter(at),
+      inPkts: this.counter(at + 2),
+      outPkts: this.counter(at + 4),
+      inBytes: this.counter(at + 6),
+      outBytes: this.counter(at + 8),
     };
   }
 
   rates(base: number): Rates {
-    const w = this.words;
-    // Rates fit a double exactly; reading two words avoids a BigInt each.
-    const rate = (i: number) => w[base + R_STATS + 2 * i]! + w[base + R_STATS + 2 * i + 1]! * 0x100000000;
-    return { cps: rate(5), inPps: rate(6), outPps: rate(7), inBps: rate(8), outBps: rate(9) };
+    const at = base + R_STATS;
+    return {
+      cps: this.rate(at + 10),
+      inPps: this.rate(at + 12),
+      outPps: this.rate(at + 14),
+      inBps: this.rate(at + 16),
+      outBps: this.rate(at + 18),
+    };
   }
 
   service(index: number): Service {
