@@ -48,35 +48,21 @@ uint64_t u32Or(const AttrTable<N>& tb, size_t type) {
 // STATS64 (4.1+) has every field as u64; the older STATS has 32-bit packet
 // counters and rates, so it wraps on busy services — prefer STATS64.
 bool readStats(const Attr* stats64, const Attr* stats, Stats& out) {
-  if (stats64) {
-    AttrTable<IPVS_STATS_ATTR_MAX + 1> tb(*stats64);
-    out.conns = u64Or(tb, IPVS_STATS_ATTR_CONNS);
-    out.inPkts = u64Or(tb, IPVS_STATS_ATTR_INPKTS);
-    out.outPkts = u64Or(tb, IPVS_STATS_ATTR_OUTPKTS);
-    out.inBytes = u64Or(tb, IPVS_STATS_ATTR_INBYTES);
-    out.outBytes = u64Or(tb, IPVS_STATS_ATTR_OUTBYTES);
-    out.cps = u64Or(tb, IPVS_STATS_ATTR_CPS);
-    out.inPps = u64Or(tb, IPVS_STATS_ATTR_INPPS);
-    out.outPps = u64Or(tb, IPVS_STATS_ATTR_OUTPPS);
-    out.inBps = u64Or(tb, IPVS_STATS_ATTR_INBPS);
-    out.outBps = u64Or(tb, IPVS_STATS_ATTR_OUTBPS);
-    return true;
-  }
-  if (stats) {
-    AttrTable<IPVS_STATS_ATTR_MAX + 1> tb(*stats);
-    out.conns = u32Or(tb, IPVS_STATS_ATTR_CONNS);
-    out.inPkts = u32Or(tb, IPVS_STATS_ATTR_INPKTS);
-    out.outPkts = u32Or(tb, IPVS_STATS_ATTR_OUTPKTS);
-    out.inBytes = u64Or(tb, IPVS_STATS_ATTR_INBYTES);
-    out.outBytes = u64Or(tb, IPVS_STATS_ATTR_OUTBYTES);
-    out.cps = u32Or(tb, IPVS_STATS_ATTR_CPS);
-    out.inPps = u32Or(tb, IPVS_STATS_ATTR_INPPS);
-    out.outPps = u32Or(tb, IPVS_STATS_ATTR_OUTPPS);
-    out.inBps = u32Or(tb, IPVS_STATS_ATTR_INBPS);
-    out.outBps = u32Or(tb, IPVS_STATS_ATTR_OUTBPS);
-    return true;
-  }
-  return false;
+  const Attr* nested = stats64 ? stats64 : stats;
+  if (!nested) return false;
+  AttrTable<IPVS_STATS_ATTR_MAX + 1> tb(*nested);
+  auto narrow = [&](size_t type) { return stats64 ? u64Or(tb, type) : u32Or(tb, type); };
+  out.conns = narrow(IPVS_STATS_ATTR_CONNS);
+  out.inPkts = narrow(IPVS_STATS_ATTR_INPKTS);
+  out.outPkts = narrow(IPVS_STATS_ATTR_OUTPKTS);
+  out.inBytes = u64Or(tb, IPVS_STATS_ATTR_INBYTES);  // u64 in both
+  out.outBytes = u64Or(tb, IPVS_STATS_ATTR_OUTBYTES);
+  out.cps = narrow(IPVS_STATS_ATTR_CPS);
+  out.inPps = narrow(IPVS_STATS_ATTR_INPPS);
+  out.outPps = narrow(IPVS_STATS_ATTR_OUTPPS);
+  out.inBps = narrow(IPVS_STATS_ATTR_INBPS);
+  out.outBps = narrow(IPVS_STATS_ATTR_OUTBPS);
+  return true;
 }
 
 }  // namespace
