@@ -8,6 +8,9 @@
  */
 
 import { readFileSync } from 'node:fs';
+
+import { schedulerFlagsToRaw } from '../convert.js';
+import { SVC_F_SCHED1 } from '../kernel.js';
 import type { Destination, Family, Protocol, SchedulerFlag, Service, ServiceKey } from '../types.js';
 
 /** Looks up names for `ipvsadm` without `-n`. Either hook may be left out. */
@@ -266,20 +269,10 @@ export function compareDestinations(a: Destination, b: Destination): number {
 // ---------------------------------------------------------------------------
 // Scheduler flags
 
-/** The kernel's IP_VS_SVC_F_SCHED1..3 bits behind each flag name. */
-export const SCHED_FLAG_BITS: Record<SchedulerFlag, number> = {
-  'flag-1': 1,
-  'sh-fallback': 1,
-  'mh-fallback': 1,
-  'flag-2': 2,
-  'sh-port': 2,
-  'mh-port': 2,
-  'flag-3': 4,
-};
-
-/** Bits of a flag list. */
+/** Bits of a flag list, numbered as ipvsadm prints them (flag-1 = 1, flag-2 = 2, flag-3 = 4). */
 export function schedFlagBits(flags: readonly SchedulerFlag[] | undefined): number {
-  return (flags ?? []).reduce((bits, f) => bits | SCHED_FLAG_BITS[f], 0);
+  // ipvsadm counts the flags from 1; the kernel keeps them from SCHED1 (0x8) up.
+  return schedulerFlagsToRaw(flags ?? []) / SVC_F_SCHED1;
 }
 
 /**
