@@ -5,10 +5,12 @@
 #include <napi.h>
 
 #include <atomic>
+#include <condition_variable>
 #include <cerrno>
 #include <cstring>
 #include <memory>
 #include <mutex>
+#include <set>
 
 #include "ipvs/client.h"
 #include "napi/convert.h"
@@ -25,10 +27,26 @@ constexpr napi_type_tag kHandleTag = {0x6a1f3c2e9b7d4f10ULL, 0x83c5e2a4d1b06f97U
 
 // What a JS handle owns. close() drops the client at once when it is idle;
 // otherwise the job in flight drops it when it finishes.
+//
+// Jobs on one handle run one at a time and in the order they were queued, as
+// requests written to one socket would: each takes a ticket on the JS thread
+// and waits for its turn on the pool, whose threads reach the lock in any
+// order (two batch chunks in flight once ran the second chunk first).
 struct HandleState {
   std::mutex mutex;
+  std::condition_variable turnChanged;
   std::unique_ptr<ipvs::Client> client;
   std::atomic<bool> closed{false};
+  std::atomic<uint64_t> issued{0};  // tickets handed out, on the JS thread
+  uint64_t serving = 0;             // whose turn it is; under `mutex`
+  std::set<uint64_t> abandoned;     // later tickets whose job will never run; under `mutex`
+
+  // Passes the turn on, over abandoned tickets. Call under `mutex`.
+  void nextTurn() {
+    ++serving;
+    while (abandoned.erase(serving) > 0) ++serving;
+    turnChanged.notify_all();
+  }
 };
 using HandleRef = std::shared_ptr<HandleState>;
 
@@ -50,30 +68,57 @@ HandleRef* unwrapHandle(const Napi::Value& v) {
   return static_cast<HandleRef*>(ptr);
 }
 
-// Runs `fn(client)` on the pool thread under the handle's lock.
-template <typename Fn>
-void withClient(const HandleRef& handle, const Fn& fn) {
-  std::lock_guard<std::mutex> lock(handle->mutex);
-  struct DropWhenClosed {
-    HandleState& h;
-    ~DropWhenClosed() {
-      if (h.closed) h.client.reset();  // nothing keeps the socket (or its namespace) after close()
+// One job's place in its handle's queue. Dropped without running (a job
+// cancelled, or never queued) it gives its turn up, so later jobs still run.
+class Ticket {
+ public:
+  explicit Ticket(HandleRef handle) : handle_(std::move(handle)), number_(handle_->issued++) {}
+  Ticket(const Ticket&) = delete;
+  Ticket& operator=(const Ticket&) = delete;
+  ~Ticket() {
+    if (used_) return;
+    std::lock_guard<std::mutex> lock(handle_->mutex);
+    if (handle_->serving == number_) {
+      handle_->nextTurn();
+    } else {
+      handle_->abandoned.insert(number_);
     }
-  } drop{*handle};
-  if (handle->closed || !handle->client) throw nl::Error(EBADF, "the IPVS handle is closed");
-  try {
-    fn(*handle->client);
-  } catch (const nl::Error& e) {
-    throw withPermissionHint(e);
   }
-}
+
+  // Runs `fn(client)` on the pool thread, in turn, under the handle's lock.
+  template <typename Fn>
+  void run(const Fn& fn) {
+    HandleState& h = *handle_;
+    std::unique_lock<std::mutex> lock(h.mutex);
+    h.turnChanged.wait(lock, [&] { return h.serving == number_; });
+    used_ = true;
+    struct EndTurn {
+      HandleState& h;
+      ~EndTurn() {
+        if (h.closed) h.client.reset();  // nothing keeps the socket (or its namespace) after close()
+        h.nextTurn();
+      }
+    } endTurn{h};
+    if (h.closed || !h.client) throw nl::Error(EBADF, "the IPVS handle is closed");
+    try {
+      fn(*h.client);
+    } catch (const nl::Error& e) {
+      throw withPermissionHint(e);
+    }
+  }
+
+ private:
+  HandleRef handle_;
+  uint64_t number_;
+  bool used_ = false;
+};
 
 // Queues an operation on the handle in info[0].
 template <typename RunFn>
 Napi::Value queue(const Napi::CallbackInfo& info, const char* op, RunFn run, napi_job::Result result) {
-  HandleRef handle = *unwrapHandle(info[0]);
+  auto ticket = std::make_shared<Ticket>(*unwrapHandle(info[0]));
   return napi_job::queue(
-      info.Env(), op, [handle, run = std::move(run)] { withClient(handle, run); }, std::move(result));
+      info.Env(), op, [ticket, run = std::move(run)] { ticket->run(run); }, std::move(result));
 }
 
 Napi::Value SetErrorClass(const Napi::CallbackInfo& info) {

@@ -198,6 +198,27 @@ describe('batch()', () => {
 });
 
 describe('concurrency on one handle', () => {
+  it('calls made without awaiting run in the order they were made', async () => {
+    // Each service's five calls depend on the one before: any two swapped
+    // (pool threads may reach the handle in any order) would fail one.
+    const calls: Promise<void>[] = [];
+    for (let i = 0; i < 300; i++) {
+      const service = { protocol: 'udp' as const, address: `10.0.5.${(i % 250) + 1}`, port: 3000 + i };
+      const destination = { address: `192.168.5.${(i % 250) + 1}`, weight: 1 };
+      calls.push(
+        ipvs.addService(service),
+        ipvs.addDestination(service, destination),
+        ipvs.updateDestination(service, { ...destination, weight: 2 }),
+        ipvs.deleteDestination(service, destination),
+        ipvs.deleteService(service),
+      );
+    }
+    const outcomes = await Promise.allSettled(calls);
+    expect(outcomes.filter((o) => o.status === 'rejected')).toEqual([]);
+    expect(outcomes).toHaveLength(1500);
+    expect(await ipvs.listServices()).toEqual([]);
+  });
+
   it('many concurrent calls of different kinds each resolve with their own reply', async () => {
     const services = Array.from({ length: 40 }, (_, i) => ({ protocol: 'tcp' as const, address: '10.0.3.1', port: 2000 + i }));
     await Promise.all(services.map((s, i) => ipvs.addService({ ...s, scheduler: i % 2 ? 'rr' : 'wlc' })));
