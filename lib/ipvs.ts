@@ -62,7 +62,7 @@ import {
   validateServiceSpec,
   validateTimeouts,
 } from './validate.js';
-import { RecordWriter, decodeDestinations, decodeServices, decodeSnapshot } from './wire.js';
+import { RecordWriter, decodeDestinations, decodeServices, decodeSnapshot, type Reply } from './wire.js';
 
 native.setErrorClass(IpvsError);
 
@@ -227,6 +227,13 @@ const scratch = new RecordWriter(BATCH_CHUNK);
  */
 export class Ipvs implements AsyncDisposable {
   #handle: NativeHandle | undefined;
+  /**
+   * The buffer of the last reply, written over by the next read: a table read
+   * again and again then costs no fresh memory (in User-Mode Linux each new
+   * page is a trap into the kernel). A read in flight owns it, so two
+   * concurrent reads never share it. Dropped by close().
+   */
+  #spare: ArrayBuffer | undefined;
   /** The namespace file this handle's socket lives in, or undefined for the caller's own. */
   readonly netnsPath: string | undefined;
 
@@ -255,6 +262,7 @@ export class Ipvs implements AsyncDisposable {
   close(): void {
     if (this.#handle) native.close(this.#handle);
     this.#handle = undefined;
+    this.#spare = undefined;
   }
 
   /** Closes the handle; lets `await using ipvs = await Ipvs.open()` clean up. */
@@ -265,6 +273,31 @@ export class Ipvs implements AsyncDisposable {
   #h(op: string): NativeHandle {
     if (!this.#handle) throw new IpvsError('the IPVS handle is closed', { errno: 9, code: 'EBADF', op });
     return this.#handle;
+  }
+
+  /**
+   * Runs a read call with the spare buffer and decodes its reply before the
+   * buffer is handed back (`undefined` when the call found nothing).
+   */
+  async #read<T>(
+    op: string,
+    call: (handle: NativeHandle, reuse: ArrayBuffer | undefined) => Promise<Reply | null>,
+    decode: (reply: Reply) => T,
+  ): Promise<T | undefined> {
+    const handle = this.#h(op);
+    const spare = this.#spare;
+    this.#spare = undefined;
+    let buffer = spare;
+    try {
+      const reply = await call(handle, spare);
+      if (!reply) return undefined;
+      buffer = reply.records;
+      return decode(reply);
+    } finally {
+      // Another read may have put a buffer back meanwhile: keep the larger.
+      const kept = this.#spare as ArrayBuffer | undefined;
+      if (this.#handle && buffer && buffer.byteLength > (kept?.byteLength ?? -1)) this.#spare = buffer;
+    }
   }
 
   /** Sends the one command `write` packs; throws its refusal in words. */
@@ -295,14 +328,14 @@ export class Ipvs implements AsyncDisposable {
 
   /** Every virtual service with its counters, in the kernel's order. */
   async listServices(): Promise<Service[]> {
-    return decodeServices(await native.listServices(this.#h('listServices')));
+    return (await this.#read('listServices', (h, reuse) => native.listServices(h, reuse), decodeServices))!;
   }
 
   /** One service, or `undefined` when the kernel has no such service. */
   async getService(key: ServiceKey): Promise<Service | undefined> {
     validateServiceKey(key);
-    const reply = await native.getService(this.#h('getService'), ...this.#keyRecord(key));
-    return reply ? decodeServices(reply)[0] : undefined;
+    const [record, names] = this.#keyRecord(key);
+    return this.#read('getService', (h, reuse) => native.getService(h, record, names, reuse), (r) => decodeServices(r)[0]);
   }
 
   /** Creates a virtual service. Rejects with `EEXIST` when it exists. */
@@ -331,7 +364,8 @@ export class Ipvs implements AsyncDisposable {
   async listDestinations(key: ServiceKey): Promise<Destination[]> {
     validateServiceKey(key);
     try {
-      return decodeDestinations(await native.listDests(this.#h('listDestinations'), ...this.#keyRecord(key)));
+      const [record, names] = this.#keyRecord(key);
+      return (await this.#read('listDestinations', (h, reuse) => native.listDests(h, record, names, reuse), decodeDestinations))!;
     } catch (e) {
       if (e instanceof IpvsError && e.code === 'ESRCH') {
         throw new IpvsError(`no such service ${describeServiceKey(key)} (ESRCH)`, {
@@ -374,7 +408,7 @@ export class Ipvs implements AsyncDisposable {
 
   /** The whole table, every service with its destinations, in one pass. */
   async snapshot(): Promise<ServiceWithDestinations[]> {
-    return decodeSnapshot(await native.snapshot(this.#h('snapshot')));
+    return (await this.#read('snapshot', (h, reuse) => native.snapshot(h, reuse), decodeSnapshot))!;
   }
 
   /** Deletes every service and destination (`ipvsadm -C`). */

@@ -50,14 +50,18 @@ export interface NativeBinding {
   /** Closes the socket once in-flight work ends. Idempotent. */
   close(handle: NativeHandle): void;
   info(handle: NativeHandle): Promise<{ version: number; connTableSize: number }>;
-  /** Every service, as reply records (`lib/wire.ts`). */
-  listServices(handle: NativeHandle): Promise<Reply>;
+  /**
+   * Every service, as reply records (`lib/wire.ts`). The read calls take an
+   * optional `reuse` buffer (an earlier reply's) and write the records into
+   * it when they fit; JS must not touch it until the promise settles.
+   */
+  listServices(handle: NativeHandle, reuse?: ArrayBuffer): Promise<Reply>;
   /** The service named by a one-record buffer from `lib/wire.ts`, or null. */
-  getService(handle: NativeHandle, record: Uint8Array, names: string[]): Promise<Reply | null>;
+  getService(handle: NativeHandle, record: Uint8Array, names: string[], reuse?: ArrayBuffer): Promise<Reply | null>;
   /** Destinations of the service named by a one-record buffer; rejects ESRCH when it is missing. */
-  listDests(handle: NativeHandle, record: Uint8Array, names: string[]): Promise<Reply>;
+  listDests(handle: NativeHandle, record: Uint8Array, names: string[], reuse?: ArrayBuffer): Promise<Reply>;
   /** Every service, each followed by its destinations, as reply records. */
-  snapshot(handle: NativeHandle): Promise<Reply>;
+  snapshot(handle: NativeHandle, reuse?: ArrayBuffer): Promise<Reply>;
   listDaemons(handle: NativeHandle): Promise<RawDaemon[]>;
   getTimeouts(handle: NativeHandle): Promise<{ tcp: number; tcpFin: number; udp: number }>;
   /**

@@ -289,7 +289,10 @@ export const RECORD_OFFSETS = {
 
 /** A reply as the addon hands it over. */
 export interface Reply {
+  /** Holds the records from byte 0; may be longer (the addon reuses buffers). */
   records: ArrayBuffer;
+  /** Bytes of records in `records`. */
+  length: number;
   names: string[];
 }
 
@@ -362,9 +365,9 @@ class ReplyReader {
   readonly count: number;
 
   constructor(readonly reply: Reply) {
-    this.words = new Uint32Array(reply.records);
-    this.view = new DataView(reply.records);
-    this.bytes = new Uint8Array(reply.records);
+    this.words = new Uint32Array(reply.records, 0, reply.length / 4);
+    this.view = new DataView(reply.records, 0, reply.length);
+    this.bytes = new Uint8Array(reply.records, 0, reply.length);
     this.count = this.words.length / R_WORDS;
   }
 

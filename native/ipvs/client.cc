@@ -117,21 +117,26 @@ std::vector<Destination> Client::destinations(const Service& key) {
   return out;
 }
 
-Client::Snapshot Client::snapshot() {
-  Snapshot snap;
-  snap.services = services();
-  const std::vector<Service>& all = snap.services;
-  snap.destinations.resize(all.size());
-  // One destination dump per service, chained many to a system call.
+void Client::snapshot(SnapshotSink& sink) {
+  const std::vector<Service> all = services();
+  // Services reach the sink in order, each just before its first destination
+  // (or, without destinations, when a later service or the end arrives).
+  size_t given = 0;
+  auto giveUpTo = [&](size_t last) {
+    while (given <= last) sink.service(all[given++]);
+  };
+  // One destination dump per service, chained many to a system call. A dump
+  // restarts only while it is the last one given (socket.h, dumpMany).
   sock_->dumpMany(
       all.size(), [&](size_t i, uint32_t seq) { return buildRequest(IPVS_CMD_GET_DEST, NLM_F_DUMP, seq, &all[i]); },
       [&](size_t i, const nlmsghdr& h) {
-        withNested(h, IPVS_CMD_ATTR_DEST,
-                   [&](const nl::Attr& a) { snap.destinations[i].push_back(parseDestination(a, all[i].family)); });
+        giveUpTo(i);
+        withNested(h, IPVS_CMD_ATTR_DEST, [&](const nl::Attr& a) { sink.destination(parseDestination(a, all[i].family)); });
       },
-      [&](size_t i) { snap.destinations[i].clear(); });
-  for (const auto& d : snap.destinations) snap.destinationCount += d.size();
-  return snap;
+      [&](size_t i) {
+        if (given == i + 1) sink.discardDestinations();
+      });
+  if (!all.empty()) giveUpTo(all.size() - 1);
 }
 
 std::vector<Daemon> Client::daemons() {

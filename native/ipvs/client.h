@@ -22,6 +22,17 @@ struct Mutation {
   Timeouts timeouts;
 };
 
+// Receives a snapshot while it is read, without a copy of the whole table:
+// each service, then its destinations.
+class SnapshotSink {
+ public:
+  virtual ~SnapshotSink() = default;
+  virtual void service(const Service& s) = 0;
+  virtual void destination(const Destination& d) = 0;
+  // The destinations given since the last service are void: its dump restarts.
+  virtual void discardDestinations() = 0;
+};
+
 class Client {
  public:
   // Opens the socket inside the network namespace at `netnsPath` (empty: the
@@ -35,12 +46,7 @@ class Client {
   // Destinations of a service; throws nl::Error(ESRCH) when it does not exist.
   std::vector<Destination> destinations(const Service& key);
   // Every service with its destinations, in the kernel's order.
-  struct Snapshot {
-    std::vector<Service> services;
-    std::vector<std::vector<Destination>> destinations;  // one list per service
-    size_t destinationCount = 0;
-  };
-  Snapshot snapshot();
+  void snapshot(SnapshotSink& sink);
   std::vector<Daemon> daemons();
   Timeouts timeouts();
 

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <mutex>
@@ -178,35 +179,61 @@ Napi::Value Info(const Napi::CallbackInfo& info) {
       });
 }
 
-// A reply in packed records (napi/records.h): { records: ArrayBuffer, names }.
-// The ArrayBuffer takes over the writer's memory instead of copying it: a
-// snapshot of 100 000 destinations is 16 MiB.
-Napi::Value replyToJs(Napi::Env env, records::ReplyWriter& reply) {
+// The buffer of an earlier reply, passed back by the JS side to be written
+// over (records.h, ReplyWriter): kept alive by a reference until the reply
+// is built, and untouched by JS meanwhile.
+struct ReuseBuffer {
+  Napi::Reference<Napi::ArrayBuffer> ref;
+  uint8_t* data = nullptr;
+  size_t capacity = 0;
+
+  explicit ReuseBuffer(const Napi::Value& v) {
+    if (!v.IsArrayBuffer()) return;
+    Napi::ArrayBuffer buf = v.As<Napi::ArrayBuffer>();
+    ref = Napi::Persistent(buf);
+    data = static_cast<uint8_t*>(buf.Data());
+    capacity = buf.ByteLength();
+  }
+};
+
+// What a read job fills on the pool and turns into { records, length, names }.
+struct ReadJob {
+  ReuseBuffer reuse;
+  records::ReplyWriter reply;
+  explicit ReadJob(const Napi::Value& buffer) : reuse(buffer), reply(reuse.data, reuse.capacity) {}
+};
+
+// `records` is the caller's buffer when the reply fit, else our memory handed
+// over without a copy; `length` says how many of its bytes are records.
+Napi::Value replyToJs(Napi::Env env, ReadJob& job) {
+  records::ReplyWriter& reply = job.reply;
+  const size_t length = reply.size();
   Napi::ArrayBuffer buf;
-  if (reply.bytes().empty()) {
+  if (reply.inCallerBuffer() && !job.reuse.ref.IsEmpty()) {
+    buf = job.reuse.ref.Value();
+  } else if (reply.capacity() == 0) {
     buf = Napi::ArrayBuffer::New(env, 0);  // an external buffer over no memory would read as detached
   } else {
-    auto* bytes = new std::vector<uint8_t>(reply.takeBytes());
-    buf = Napi::ArrayBuffer::New(
-        env, bytes->data(), bytes->size(), [](Napi::Env, void*, std::vector<uint8_t>* owned) { delete owned; },
-        bytes);
+    size_t capacity = reply.capacity();
+    buf = Napi::ArrayBuffer::New(env, reply.release(), capacity, [](Napi::Env, void* data) { std::free(data); });
   }
   Napi::Array names = Napi::Array::New(env, reply.names().size());
   for (size_t i = 0; i < reply.names().size(); ++i) names.Set(i, reply.names()[i]);
   Napi::Object o = Napi::Object::New(env);
   o.Set("records", buf);
+  o.Set("length", static_cast<double>(length));
   o.Set("names", names);
   return o;
 }
 
 Napi::Value ListServices(const Napi::CallbackInfo& info) {
-  auto reply = std::make_shared<records::ReplyWriter>();
+  auto job = std::make_shared<ReadJob>(info[1]);
   return queue(
       info, "listServices",
-      [reply](ipvs::Client& c) {
-        for (const ipvs::Service& s : c.services()) reply->service(s, 0);
+      [job](ipvs::Client& c) {
+        for (const ipvs::Service& s : c.services()) job->reply.service(s);
       },
-      [reply](Napi::Env env) { return replyToJs(env, *reply); });
+      [job](Napi::Env env) { return replyToJs(env, *job); });
 }
 
 // The service named by a one-record buffer (lib/wire.ts).
@@ -218,45 +245,36 @@ ipvs::Service keyFromRecord(const Napi::CallbackInfo& info) {
 
 Napi::Value GetService(const Napi::CallbackInfo& info) {
   ipvs::Service key = keyFromRecord(info);
-  auto reply = std::make_shared<records::ReplyWriter>();
+  auto job = std::make_shared<ReadJob>(info[3]);
   auto found = std::make_shared<bool>(false);
   return queue(
       info, "getService",
-      [reply, found, key](ipvs::Client& c) {
+      [job, found, key](ipvs::Client& c) {
         if (auto s = c.service(key)) {
-          reply->service(*s, 0);
+          job->reply.service(*s);
           *found = true;
         }
       },
-      [reply, found](Napi::Env env) -> Napi::Value { return *found ? replyToJs(env, *reply) : env.Null(); });
+      [job, found](Napi::Env env) -> Napi::Value { return *found ? replyToJs(env, *job) : env.Null(); });
 }
 
 Napi::Value ListDests(const Napi::CallbackInfo& info) {
   ipvs::Service key = keyFromRecord(info);
-  auto reply = std::make_shared<records::ReplyWriter>();
+  auto job = std::make_shared<ReadJob>(info[3]);
   return queue(
       info, "listDestinations",
-      [reply, key](ipvs::Client& c) {
-        for (const ipvs::Destination& d : c.destinations(key)) reply->destination(d);
+      [job, key](ipvs::Client& c) {
+        for (const ipvs::Destination& d : c.destinations(key)) job->reply.destination(d);
       },
-      [reply](Napi::Env env) { return replyToJs(env, *reply); });
+      [job](Napi::Env env) { return replyToJs(env, *job); });
 }
 
-// Every service followed by its destinations, packed while still on the pool.
+// Every service followed by its destinations, packed as the dumps arrive.
 Napi::Value Snapshot(const Napi::CallbackInfo& info) {
-  auto reply = std::make_shared<records::ReplyWriter>();
+  auto job = std::make_shared<ReadJob>(info[1]);
   return queue(
-      info, "snapshot",
-      [reply](ipvs::Client& c) {
-        ipvs::Client::Snapshot snap = c.snapshot();
-        reply->reserve(snap.services.size() + snap.destinationCount);
-        for (size_t i = 0; i < snap.services.size(); ++i) {
-          const std::vector<ipvs::Destination>& dests = snap.destinations[i];
-          reply->service(snap.services[i], static_cast<uint32_t>(dests.size()));
-          for (const ipvs::Destination& d : dests) reply->destination(d);
-        }
-      },
-      [reply](Napi::Env env) { return replyToJs(env, *reply); });
+      info, "snapshot", [job](ipvs::Client& c) { c.snapshot(job->reply); },
+      [job](Napi::Env env) { return replyToJs(env, *job); });
 }
 
 Napi::Value ListDaemons(const Napi::CallbackInfo& info) {

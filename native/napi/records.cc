@@ -3,7 +3,10 @@
 #include <linux/ip_vs.h>
 #include <netinet/in.h>
 
+#include <algorithm>
+#include <cstdlib>
 #include <cstring>
+#include <new>
 #include <stdexcept>
 
 namespace records {
@@ -114,10 +117,38 @@ void putStats(uint8_t* rec, bool has, const ipvs::Stats& st) {
 
 }  // namespace
 
+ReplyWriter::~ReplyWriter() {
+  if (owned_) std::free(data_);
+}
+
+uint8_t* ReplyWriter::release() {
+  if (!owned_) return nullptr;
+  owned_ = false;
+  uint8_t* out = data_;
+  data_ = nullptr;
+  size_ = capacity_ = 0;
+  return out;
+}
+
+void ReplyWriter::grow(size_t atLeast) {
+  size_t capacity = std::max({atLeast, capacity_ * 2, 64 * kReplyBytes});
+  // calloc: large blocks come zeroed straight from the kernel, untouched
+  // until written, and nothing uninitialised ever reaches JS.
+  auto* bigger = static_cast<uint8_t*>(std::calloc(capacity, 1));
+  if (!bigger) throw std::bad_alloc();
+  if (size_) std::memcpy(bigger, data_, size_);
+  if (owned_) std::free(data_);
+  data_ = bigger;
+  capacity_ = capacity;
+  owned_ = true;
+}
+
 uint8_t* ReplyWriter::start() {
-  size_t at = bytes_.size();
-  bytes_.resize(at + kReplyBytes, 0);
-  return bytes_.data() + at;
+  if (capacity_ - size_ < kReplyBytes) grow(size_ + kReplyBytes);
+  uint8_t* rec = data_ + size_;
+  std::memset(rec, 0, kReplyBytes);  // the caller's buffer holds an older reply
+  size_ += kReplyBytes;
+  return rec;
 }
 
 uint32_t ReplyWriter::name(const std::string& n) {
@@ -129,9 +160,9 @@ uint32_t ReplyWriter::name(const std::string& n) {
   return static_cast<uint32_t>(names_.size() - 1);
 }
 
-void ReplyWriter::service(const ipvs::Service& s, uint32_t destCount) {
+void ReplyWriter::service(const ipvs::Service& s) {
+  current_ = size_;
   uint8_t* rec = start();
-  put32(rec, kRsDestCount, destCount);
   put32(rec, kRsFamily, s.family);
   put32(rec, kRsProtocol, s.protocol);
   std::memcpy(rec + kRsAddr * 4, s.addr.bytes, 16);
@@ -162,6 +193,18 @@ void ReplyWriter::destination(const ipvs::Destination& d) {
   put32(rec, kRdInactive, d.inactConns);
   put32(rec, kRdPersistent, d.persistConns);
   putStats(rec, d.hasStats, d.stats);
+  if (current_ != SIZE_MAX) {
+    uint8_t* svc = data_ + current_;
+    uint32_t count;
+    std::memcpy(&count, svc + kRsDestCount * 4, 4);
+    put32(svc, kRsDestCount, count + 1);
+  }
+}
+
+void ReplyWriter::discardDestinations() {
+  if (current_ == SIZE_MAX) return;
+  size_ = current_ + kReplyBytes;
+  put32(data_ + current_, kRsDestCount, 0);
 }
 
 }  // namespace records

@@ -85,22 +85,45 @@ inline constexpr size_t kReplyWords = 40;
 inline constexpr size_t kReplyBytes = kReplyWords * 4;
 
 // Collects reply records and the names (schedulers, engines) they index.
-class ReplyWriter {
+//
+// Records go into the caller's buffer while it has room (the JS side hands
+// back the previous reply's buffer), then into zeroed memory of our own. In
+// User-Mode Linux every page a process touches for the first time costs a
+// trap into the kernel; a table read every second should touch none.
+class ReplyWriter : public ipvs::SnapshotSink {
  public:
-  // Makes room for `records` records at once (growing step by step costs a
-  // page fault per page again at every doubling).
-  void reserve(size_t records) { bytes_.reserve(records * kReplyBytes); }
-  void service(const ipvs::Service& s, uint32_t destCount);
-  void destination(const ipvs::Destination& d);
-  const std::vector<uint8_t>& bytes() const { return bytes_; }
-  // Moves the records out; the writer is empty afterwards.
-  std::vector<uint8_t> takeBytes() { return std::move(bytes_); }
+  // `reuse`/`capacity`: memory the caller keeps alive and does not touch until
+  // the reply is read; may be null.
+  explicit ReplyWriter(uint8_t* reuse = nullptr, size_t capacity = 0) : data_(reuse), capacity_(capacity) {}
+  ~ReplyWriter() override;
+  ReplyWriter(const ReplyWriter&) = delete;
+  ReplyWriter& operator=(const ReplyWriter&) = delete;
+
+  // SnapshotSink: a service record counts the destination records after it.
+  void service(const ipvs::Service& s) override;
+  void destination(const ipvs::Destination& d) override;
+  void discardDestinations() override;
+
+  const uint8_t* data() const { return data_; }
+  size_t size() const { return size_; }
+  size_t capacity() const { return capacity_; }
+  // True while every record sits in the caller's buffer.
+  bool inCallerBuffer() const { return !owned_; }
+  // Hands our own memory (free() it; `capacity()` bytes, zeroed past `size()`)
+  // to the caller; null when the records sit in the caller's buffer.
+  uint8_t* release();
   const std::vector<std::string>& names() const { return names_; }
 
  private:
   uint8_t* start();
+  void grow(size_t atLeast);
   uint32_t name(const std::string& n);
-  std::vector<uint8_t> bytes_;
+
+  uint8_t* data_ = nullptr;
+  size_t size_ = 0;
+  size_t capacity_ = 0;
+  bool owned_ = false;
+  size_t current_ = SIZE_MAX;  // offset of the last service record, if any
   std::vector<std::string> names_;
 };
 

@@ -75,7 +75,9 @@ class Socket {
   // call. A dump that does not fit that shape (more data, an interrupted or
   // failed dump) is redone, with the ones after it, the plain way.
   // `build(i, seq)` makes request i; `onData(i, msg)` takes its messages;
-  // `reset(i)` forgets what request i delivered before a retry.
+  // `reset(i)` forgets what request i delivered before a retry. Messages
+  // arrive in request order, and reset(i) never follows a message of a later
+  // request, so a consumer may append as it goes.
   void dumpMany(size_t count, const std::function<std::vector<uint8_t>(size_t i, uint32_t seq)>& build,
                 const std::function<void(size_t i, const nlmsghdr&)>& onData, const std::function<void(size_t i)>& reset);
 

@@ -52,4 +52,46 @@ describe('snapshot()', () => {
     const lines = ok(ns.ipvsadm('-Ln')).split('\n').filter((l) => l.startsWith('  -> ') && !l.includes('RemoteAddress'));
     expect(lines).toHaveLength([...expected.values()].reduce((a, b) => a + b, 0));
   });
+
+  it('reads the current table each time, though it writes over the buffer of the last read', async () => {
+    await using ipvs = await Ipvs.open({ netns: ns.name });
+    await ipvs.flush();
+    const key = (i: number): ServiceKey => ({ protocol: 'udp', address: `172.16.1.${i + 1}`, port: 53 });
+    const ops: BatchOp[] = [];
+    for (let i = 0; i < 50; i++) {
+      ops.push({ type: 'addService', service: { ...key(i), scheduler: 'wrr' } });
+      for (let j = 0; j < 4; j++) ops.push({ type: 'addDestination', service: key(i), destination: { address: `10.1.${i}.${j + 1}`, weight: j + 1 } });
+    }
+    expect((await ipvs.batch(ops)).every((r) => r.ok)).toBe(true);
+    const full = await ipvs.snapshot();
+    expect(full).toHaveLength(50);
+
+    // Smaller tables after a bigger read: nothing of the old records shows.
+    for (let i = 49; i >= 10; i--) await ipvs.deleteService(key(i));
+    await ipvs.deleteDestination(key(0), { address: '10.1.0.4' });
+    const small = await ipvs.snapshot();
+    // The kernel lists in hash order, which deletes do not change.
+    const kept = new Set(Array.from({ length: 10 }, (_, i) => key(i).address));
+    const expected = full
+      .filter((s) => 'address' in s && kept.has(s.address))
+      .map((s) => ('address' in s && s.address === key(0).address ? { ...s, destinations: s.destinations.filter((d) => d.address !== '10.1.0.4') } : s));
+    expect(expected).toHaveLength(10);
+    expect(small).toEqual(expected);
+    expect(await ipvs.listServices()).toEqual(small.map(({ destinations: _, ...s }) => s));
+    expect(await ipvs.listDestinations(key(0))).toEqual(small.find((s) => 'address' in s && s.address === key(0).address)!.destinations);
+    // The earlier results are the caller's: later reads change none of them.
+    expect(full).toHaveLength(50);
+    expect(full[0]!.destinations).toHaveLength(4);
+
+    // Reads in flight together each get their own buffer and the same answer.
+    const reads = await Promise.all([ipvs.snapshot(), ipvs.listServices(), ipvs.snapshot(), ipvs.getService(key(3))]);
+    expect(reads[0]).toEqual(small);
+    expect(reads[2]).toEqual(small);
+    expect(reads[1]).toEqual(small.map(({ destinations: _, ...s }) => s));
+    expect(reads[3]).toEqual(reads[1]!.find((s) => 'address' in s && s.address === key(3).address));
+    // And an empty table reads as empty.
+    await ipvs.flush();
+    expect(await ipvs.snapshot()).toEqual([]);
+    expect(await ipvs.listServices()).toEqual([]);
+  });
 });

@@ -79,7 +79,10 @@ export interface FakeDestination {
   stats?: Partial<Counters>;
 }
 
-/** Builds a reply as the addon hands it over: `{ records: ArrayBuffer, names }`. */
+/**
+ * Builds a reply as the addon hands it over: `{ records, length, names }`.
+ * The buffer ends with a record of junk past `length`, as a reused buffer may.
+ */
 export class ReplyBuilder {
   readonly #records: Uint8Array[] = [];
   readonly names: string[] = [];
@@ -148,9 +151,10 @@ export class ReplyBuilder {
   }
 
   build(): Reply {
-    const out = new Uint8Array(this.#records.length * REPLY_BYTES);
+    const length = this.#records.length * REPLY_BYTES;
+    const out = new Uint8Array(length + REPLY_BYTES).fill(0xab);
     this.#records.forEach((r, i) => out.set(r, i * REPLY_BYTES));
-    return { records: out.buffer, names: [...this.names] };
+    return { records: out.buffer, length, names: [...this.names] };
   }
 }
 

@@ -858,7 +858,7 @@ describe('services from the kernel (reply records)', () => {
 
   test('an empty reply is no services', () => {
     expect(decodeServices(new ReplyBuilder().build())).toEqual([]);
-    expect(decodeServices({ records: new ArrayBuffer(0), names: [] })).toEqual([]);
+    expect(decodeServices({ records: new ArrayBuffer(0), length: 0, names: [] })).toEqual([]);
   });
 });
 
@@ -1038,7 +1038,8 @@ describe('round trips (seeded): spec → RecordWriter → kernel echo → decode
     const w = new RecordWriter();
     w.serviceSpec(CMD_NEW_SERVICE, { protocol: 'udp', address: '2001:db8::1', port: 53, scheduler: 'sh', schedulerFlags: ['sh-port'] });
     w.destinationSpec(CMD_NEW_DEST, { protocol: 'udp', address: '2001:db8::1', port: 53 }, { address: '2001:db8::2', weight: 3 });
-    const words = new Uint32Array(kernelEcho(w, CMD_NEW_SERVICE, CMD_NEW_DEST).records);
+    const reply = kernelEcho(w, CMD_NEW_SERVICE, CMD_NEW_DEST);
+    const words = new Uint32Array(reply.records, 0, reply.length / 4);
     const R = h('kReplyWords');
     expect(words.length).toBe(2 * R);
     expect(words[h('kRsDestCount')]).toBe(1);
