@@ -82,6 +82,8 @@ const W_DEST_TUN_FLAGS = 26;
 /** Words per record. */
 export const RECORD_WORDS = 28;
 const NO_NAME = 0xffffffff;
+/** Service flags that show as settings (persistence, one-packet, scheduler flags). */
+const SERVICE_OPTION_FLAGS = SVC_F_PERSISTENT | SVC_F_ONEPACKET | SVC_F_SCHED1 | SVC_F_SCHED2 | SVC_F_SCHED3;
 
 /**
  * A growable run of records and the names they index. `reset()` makes it
@@ -358,6 +360,40 @@ export const REPLY_OFFSETS = {
   replyStats: R_STATS,
 } as const;
 
+/** One scratch array per text length, for {@link ipv4Text}. */
+const CHAR_CODES: number[][] = Array.from({ length: 16 }, (_, n) => new Array<number>(n).fill(0));
+
+const decimalDigits = (v: number): number => (v >= 100 ? 3 : v >= 10 ? 2 : 1);
+
+/**
+ * Dotted-quad text of the 4 bytes at `at`. Built from character codes in one
+ * step: a template literal makes a string per piece on the way, four times
+ * the garbage of the result, which in a table read is most of what is left.
+ */
+function ipv4Text(b: Uint8Array, at: number): string {
+  const a0 = b[at]!;
+  const a1 = b[at + 1]!;
+  const a2 = b[at + 2]!;
+  const a3 = b[at + 3]!;
+  const codes = CHAR_CODES[3 + decimalDigits(a0) + decimalDigits(a1) + decimalDigits(a2) + decimalDigits(a3)]!;
+  let n = putDecimal(codes, 0, a0);
+  codes[n++] = 0x2e; // '.'
+  n = putDecimal(codes, n, a1);
+  codes[n++] = 0x2e;
+  n = putDecimal(codes, n, a2);
+  codes[n++] = 0x2e;
+  putDecimal(codes, n, a3);
+  return String.fromCharCode.apply(null, codes);
+}
+
+/** Writes the decimal digits of byte `v` at `n`; returns the index after them. */
+function putDecimal(codes: number[], n: number, v: number): number {
+  if (v >= 100) codes[n++] = 0x30 + ((v / 100) | 0);
+  if (v >= 10) codes[n++] = 0x30 + (((v / 10) | 0) % 10);
+  codes[n++] = 0x30 + (v % 10);
+  return n;
+}
+
 class ReplyReader {
   readonly words: Uint32Array;
   readonly view: DataView;
@@ -375,7 +411,7 @@ class ReplyReader {
   address(at: number, family: number): string {
     const b = this.bytes;
     const i = at * 4;
-    if (family === AF_INET) return `${b[i]}.${b[i + 1]}.${b[i + 2]}.${b[i + 3]}`;
+    if (family === AF_INET) return ipv4Text(b, i);
     const groups: number[] = [];
     for (let g = 0; g < 8; g++) groups.push((b[i + 2 * g]! << 8) | b[i + 2 * g + 1]!);
     return formatIPv6(groups);
@@ -392,9 +428,15 @@ class ReplyReader {
     return this.view.getBigUint64(word * 4, true);
   }
 
-  /** A u64 rate as a number (exact below 2^53, which rates never reach). */
+  /**
+   * A u64 rate as a number (exact below 2^53, which rates never reach). Small
+   * rates stay small integers: one double stored in a field makes V8 box that
+   * field in every object of the shape, 16 bytes more per rate.
+   */
   rate(word: number): number {
-    return this.words[word]! + this.words[word + 1]! * 0x100000000;
+    const high = this.words[word + 1]!;
+    const low = this.words[word]!;
+    return high === 0 ? low : low + high * 0x100000000;
   }
 
   stats(base: number): Stats {
@@ -420,13 +462,25 @@ class ReplyReader {
     };
   }
 
-  service(index: number): Service {
+  /** The service at `index`; `destinations`, when given, become its last field. */
+  service(index: number, destinations?: Destination[]): Service {
     const w = this.words;
     const base = index * R_WORDS;
     const family = rawToFamily(w[base + RS_FAMILY]!);
     const scheduler = this.name(w[base + RS_SCHEDULER]!);
     const flags = w[base + RS_FLAGS]!;
     const fwmark = w[base + RS_FWMARK]!;
+    const sip = this.name(w[base + RS_PE]!) === 'sip';
+    // The common shape, a plain address service, as one literal (see destination()).
+    if (fwmark === 0 && (flags & SERVICE_OPTION_FLAGS) === 0 && !sip) {
+      const protocol = rawToProtocol(w[base + RS_PROTOCOL]!);
+      const address = this.address(base + RS_ADDR, w[base + RS_FAMILY]!);
+      const port = w[base + RS_PORT]!;
+      const stats = this.stats(base);
+      const rates = this.rates(base);
+      if (destinations) return { protocol, address, port, family, scheduler, stats, rates, destinations } as Service;
+      return { protocol, address, port, family, scheduler, stats, rates };
+    }
     const key: ServiceKey =
       fwmark !== 0
         ? { fwmark, family }
@@ -453,9 +507,10 @@ class ReplyReader {
       if (flags & SVC_F_SCHED3) set.push(names[2]);
       service.schedulerFlags = set;
     }
-    if (this.name(w[base + RS_PE]!) === 'sip') service.persistenceEngine = 'sip';
+    if (sip) service.persistenceEngine = 'sip';
     service.stats = this.stats(base);
     service.rates = this.rates(base);
+    if (destinations) (service as ServiceWithDestinations).destinations = destinations;
     return service;
   }
 
@@ -464,7 +519,28 @@ class ReplyReader {
     const base = index * R_WORDS;
     const af = w[base + RD_FAMILY]!;
     const forwarding = rawToForwarding(w[base + RD_FWD]!);
-    const dest = {
+    // One literal per shape, every field in place: V8 then allocates each
+    // object once at its final size (no property store grown afterwards),
+    // and may allocate it straight in old space when most survive.
+    // Kernels before 5.2 report no tunnel attributes: then there is nothing to show.
+    const tunnelType = forwarding === 'tunnel' && w[base + RD_HAS_TUNNEL] ? rawToTunnelType(w[base + RD_TUN_TYPE]!) : undefined;
+    if (tunnelType === undefined) {
+      return {
+        address: this.address(base + RD_ADDR, af),
+        family: rawToFamily(af),
+        port: w[base + RD_PORT]!,
+        forwarding,
+        weight: w[base + RD_WEIGHT]!,
+        upperThreshold: w[base + RD_UPPER]!,
+        lowerThreshold: w[base + RD_LOWER]!,
+        activeConnections: w[base + RD_ACTIVE]!,
+        inactiveConnections: w[base + RD_INACTIVE]!,
+        persistentConnections: w[base + RD_PERSISTENT]!,
+        stats: this.stats(base),
+        rates: this.rates(base),
+      } as Destination;
+    }
+    return {
       address: this.address(base + RD_ADDR, af),
       family: rawToFamily(af),
       port: w[base + RD_PORT]!,
@@ -472,18 +548,13 @@ class ReplyReader {
       weight: w[base + RD_WEIGHT]!,
       upperThreshold: w[base + RD_UPPER]!,
       lowerThreshold: w[base + RD_LOWER]!,
+      tunnel: { type: tunnelType, port: w[base + RD_TUN_PORT]!, checksum: rawToChecksum(w[base + RD_TUN_FLAGS]!) },
+      activeConnections: w[base + RD_ACTIVE]!,
+      inactiveConnections: w[base + RD_INACTIVE]!,
+      persistentConnections: w[base + RD_PERSISTENT]!,
+      stats: this.stats(base),
+      rates: this.rates(base),
     } as Destination;
-    // Kernels before 5.2 report no tunnel attributes: then there is nothing to show.
-    if (forwarding === 'tunnel' && w[base + RD_HAS_TUNNEL]) {
-      const type = rawToTunnelType(w[base + RD_TUN_TYPE]!);
-      if (type) dest.tunnel = { type, port: w[base + RD_TUN_PORT]!, checksum: rawToChecksum(w[base + RD_TUN_FLAGS]!) };
-    }
-    dest.activeConnections = w[base + RD_ACTIVE]!;
-    dest.inactiveConnections = w[base + RD_INACTIVE]!;
-    dest.persistentConnections = w[base + RD_PERSISTENT]!;
-    dest.stats = this.stats(base);
-    dest.rates = this.rates(base);
-    return dest;
   }
 }
 
@@ -508,12 +579,12 @@ export function decodeSnapshot(reply: Reply): ServiceWithDestinations[] {
   const r = new ReplyReader(reply);
   const out: ServiceWithDestinations[] = [];
   for (let i = 0; i < r.count; ) {
-    const count = r.words[i * R_WORDS + RS_DEST_COUNT]!;
-    const service = r.service(i++) as ServiceWithDestinations;
+    const at = i;
+    const count = r.words[at * R_WORDS + RS_DEST_COUNT]!;
     const destinations: Destination[] = new Array(count);
-    for (let j = 0; j < count; j++) destinations[j] = r.destination(i++);
-    service.destinations = destinations;
-    out.push(service);
+    for (let j = 0; j < count; j++) destinations[j] = r.destination(at + 1 + j);
+    out.push(r.service(at, destinations) as ServiceWithDestinations);
+    i = at + 1 + count;
   }
   return out;
 }

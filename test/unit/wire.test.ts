@@ -675,6 +675,17 @@ function decodeDestination(d: FakeDestination): Destination {
 }
 
 describe('services from the kernel (reply records)', () => {
+  test('IPv4 text: every byte value in every position, as inet_ntop writes it', () => {
+    const b = new ReplyBuilder();
+    const expected: string[] = [];
+    for (let v = 0; v < 256; v++) {
+      const bytes = [v, 255 - v, (v * 7) & 255, v % 10];
+      b.destination({ family: AF_INET, address: bytes });
+      expected.push(bytes.join('.'));
+    }
+    expect(decodeDestinations(b.build()).map((d) => d.address)).toEqual(expected);
+  });
+
   test('a plain service: optional fields omitted, stats as bigint, rates as numbers', () => {
     const svc = decodeService(kernelService());
     expect(svc).toEqual({
