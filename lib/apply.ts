@@ -258,23 +258,24 @@ function normalizeDesired(services: readonly DesiredService[]): Map<string, Norm
   const out = new Map<string, NormalDesired>();
   services.forEach((s, i) => {
     const field = `services[${i}]`;
+    const destinationsField = `${field}.destinations`;
     const list = s.destinations ?? [];
-    validateServiceSpec(s, field);
+    validateServiceSpec(s, 'services', i);
     const key = keyOf(s);
     const id = serviceKeyId(key);
     if (out.has(id)) throw new TypeError(`${field} repeats service ${id}`);
     const destinations = new Map<string, DestinationSpec & { port: number }>();
-    if (!Array.isArray(list)) throw new TypeError(`${field}.destinations must be an array`);
+    if (!Array.isArray(list)) throw new TypeError(`${destinationsField} must be an array`);
     list.forEach((given: DesiredDestination, j: number) => {
       let d = given as DestinationSpec;
       if (typeof given === 'object' && given !== null && given.forwarding === 'local') {
         const { forwarding: _local, ...rest } = given;
         d = rest;
       }
-      validateDestinationSpec(d, key, `${field}.destinations[${j}]`);
+      validateDestinationSpec(d, key, destinationsField, j);
       const clean = cleanDestination(d, key);
       const did = destId(clean.address, clean.port);
-      if (destinations.has(did)) throw new TypeError(`${field}.destinations[${j}] repeats destination ${did}`);
+      if (destinations.has(did)) throw new TypeError(`${destinationsField}[${j}] repeats destination ${did}`);
       destinations.set(did, clean);
     });
     out.set(id, { id, key, spec: cleanService(s), destinations });

@@ -472,7 +472,7 @@ export class Ipvs implements AsyncDisposable {
   async batch(ops: readonly BatchOp[]): Promise<BatchResult[]> {
     for (let start = 0; start < ops.length; start += VALIDATE_SLICE) {
       const end = Math.min(ops.length, start + VALIDATE_SLICE);
-      for (let i = start; i < end; i++) validateBatchOp(ops[i], `ops[${i}]`);
+      for (let i = start; i < end; i++) validateBatchOp(ops[i], 'ops', i);
       if (start + VALIDATE_SLICE < ops.length) await yieldToEventLoop();
     }
     const handle = this.#h('batch');

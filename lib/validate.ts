@@ -111,6 +111,37 @@ const DEST_READ_ONLY = ['family', 'activeConnections', 'inactiveConnections', 'p
 
 type Obj = Record<string, unknown>;
 
+// Field paths. Messages name the field they are about (`ops[3].destination.weight`),
+// but the path is only put into words when a message is: the validators push
+// and pop segments, so a valid input concatenates no strings. (A 100 000-op
+// batch used to build a dozen strings per op, 700 bytes of garbage each, and
+// the collections they caused stalled the event loop.)
+const pathSegments: (string | number)[] = [];
+let pathDepth = 0; // segments in use; the array itself only grows (a shrunk one would be re-grown, allocating)
+
+/** Makes `segment` (a name, or an index shown as `[i]`) the innermost field; returns the depth to go back to. */
+function enter(segment: string | number): number {
+  pathSegments[pathDepth] = segment;
+  return pathDepth++;
+}
+
+/** Returns to the path as it was before the `enter()` that gave `depth`. */
+function leave(depth: number): void {
+  pathDepth = depth;
+}
+
+/** The current field's path, or that of its child `key`. */
+function at(key?: string | number): string {
+  let path = '';
+  const segments = pathSegments.slice(0, pathDepth);
+  if (key !== undefined) segments.push(key);
+  for (const segment of segments) {
+    if (typeof segment === 'number') path += `[${segment}]`;
+    else path += path === '' ? segment : `.${segment}`;
+  }
+  return path;
+}
+
 /** The offending value as it appears in messages: strings quoted, objects inline. */
 function show(value: unknown): string {
   return inspect(value, { depth: 2, breakLength: Infinity, maxArrayLength: 8, maxStringLength: 80 });
@@ -125,9 +156,10 @@ function familyWord(f: Family): string {
   return f === 'inet6' ? 'IPv6' : 'IPv4';
 }
 
-function checkObject(value: unknown, field: string): asserts value is Obj {
+/** The current field must be a plain object. */
+function checkObject(value: unknown): asserts value is Obj {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw new TypeError(`${field} must be an object, got ${show(value)}`);
+    throw new TypeError(`${at()} must be an object, got ${show(value)}`);
   }
 }
 
@@ -145,9 +177,10 @@ function distance(a: string, b: string): number {
   return prev[b.length] ?? 0;
 }
 
-function checkKeys(obj: Obj, field: string, writable: readonly string[], readOnly: readonly string[] = []): void {
-  for (const k of Object.keys(obj)) {
-    if (writable.includes(k) || readOnly.includes(k)) continue;
+function checkKeys(obj: Obj, writable: readonly string[], readOnly: readonly string[] = []): void {
+  // for-in walks the shape's cached key list; Object.keys would copy it.
+  for (const k in obj) {
+    if (!Object.hasOwn(obj, k) || writable.includes(k) || readOnly.includes(k)) continue;
     let best: string | undefined;
     let bestD = 3;
     for (const w of writable) {
@@ -155,68 +188,68 @@ function checkKeys(obj: Obj, field: string, writable: readonly string[], readOnl
       if (d < bestD) [best, bestD] = [w, d];
     }
     const hint = best === undefined ? '' : ` (did you mean '${best}'?)`;
-    throw new TypeError(`${field} has an unknown property '${k}'${hint}`);
+    throw new TypeError(`${at()} has an unknown property '${k}'${hint}`);
   }
 }
 
-/** Checks an integer in `[min, max]`; `undefined` passes when optional. */
-function checkInt(value: unknown, path: string, min: number, max: number, optional: boolean, what = ''): void {
+/** Checks field `key` is an integer in `[min, max]`; `undefined` passes when optional. */
+function checkInt(value: unknown, key: string | undefined, min: number, max: number, optional: boolean, what = ''): void {
   if (value === undefined && optional) return;
   if (typeof value === 'number' && Number.isInteger(value) && value >= min && value <= max) return;
-  const msg = `${path} must be an integer ${min}–${max}${what}, got ${show(value)}`;
+  const msg = `${at(key)} must be an integer ${min}–${max}${what}, got ${show(value)}`;
   throw typeof value === 'number' ? new RangeError(msg) : new TypeError(msg);
 }
 
-function checkEnum<T extends string>(value: unknown, path: string, allowed: readonly T[]): asserts value is T {
+function checkEnum<T extends string>(value: unknown, key: string | number | undefined, allowed: readonly T[]): asserts value is T {
   if (typeof value !== 'string' || !(allowed as readonly string[]).includes(value)) {
-    throw new TypeError(`${path} must be ${quoteList(allowed)}, got ${show(value)}`);
+    throw new TypeError(`${at(key)} must be ${quoteList(allowed)}, got ${show(value)}`);
   }
 }
 
-function checkBoolean(value: unknown, path: string): void {
+function checkBoolean(value: unknown, key: string): void {
   if (value !== undefined && typeof value !== 'boolean') {
-    throw new TypeError(`${path} must be true or false, got ${show(value)}`);
+    throw new TypeError(`${at(key)} must be true or false, got ${show(value)}`);
   }
 }
 
-/** Checks address text and returns its family. */
-function checkAddress(value: unknown, path: string): Family {
+/** Checks address text in field `key` and returns its family. */
+function checkAddress(value: unknown, key: string): Family {
   const family = typeof value === 'string' ? addressFamily(value) : undefined;
-  if (family === undefined) throw new TypeError(`${path} is not an IPv4 or IPv6 address: ${show(value)}`);
+  if (family === undefined) throw new TypeError(`${at(key)} is not an IPv4 or IPv6 address: ${show(value)}`);
   return family;
 }
 
 /** A `family` given beside an address must agree with it. */
-function checkFamilyAgrees(obj: Obj, field: string, family: Family): void {
+function checkFamilyAgrees(obj: Obj, family: Family): void {
   if (obj.family === undefined) return;
-  checkEnum(obj.family, `${field}.family`, FAMILIES);
+  checkEnum(obj.family, 'family', FAMILIES);
   if (obj.family !== family) {
     throw new TypeError(
-      `${field}.family is '${obj.family}' but ${field}.address ${show(obj.address)} is ${familyWord(family)}`,
+      `${at('family')} is '${obj.family}' but ${at('address')} ${show(obj.address)} is ${familyWord(family)}`,
     );
   }
 }
 
 /** Checks the identifying fields of a service and returns its family. */
-function checkServiceKeyFields(obj: Obj, field: string): Family {
+function checkServiceKeyFields(obj: Obj): Family {
   const hasFwmark = obj.fwmark !== undefined;
   const hasAddress = obj.protocol !== undefined || obj.address !== undefined || obj.port !== undefined;
   if (hasFwmark && hasAddress) {
-    throw new TypeError(`${field} must name either an fwmark or a protocol, address and port, not both`);
+    throw new TypeError(`${at()} must name either an fwmark or a protocol, address and port, not both`);
   }
   if (!hasFwmark && !hasAddress) {
-    throw new TypeError(`${field} must have protocol, address and port, or fwmark, got ${show(obj)}`);
+    throw new TypeError(`${at()} must have protocol, address and port, or fwmark, got ${show(obj)}`);
   }
   if (hasFwmark) {
-    checkInt(obj.fwmark, `${field}.fwmark`, 1, U32_MAX, false);
+    checkInt(obj.fwmark, 'fwmark', 1, U32_MAX, false);
     if (obj.family === undefined) return 'inet';
-    checkEnum(obj.family, `${field}.family`, FAMILIES);
+    checkEnum(obj.family, 'family', FAMILIES);
     return obj.family;
   }
-  checkEnum(obj.protocol, `${field}.protocol`, PROTOCOLS);
-  const family = checkAddress(obj.address, `${field}.address`);
-  checkInt(obj.port, `${field}.port`, 0, 65535, false);
-  checkFamilyAgrees(obj, field, family);
+  checkEnum(obj.protocol, 'protocol', PROTOCOLS);
+  const family = checkAddress(obj.address, 'address');
+  checkInt(obj.port, 'port', 0, 65535, false);
+  checkFamilyAgrees(obj, family);
   return family;
 }
 
@@ -233,9 +266,14 @@ function checkServiceKeyFields(obj: Obj, field: string): Family {
  * @throws TypeError | RangeError naming the field and the value
  */
 export function validateServiceKey(key: unknown, field = 'service'): asserts key is ServiceKey {
-  checkObject(key, field);
-  checkKeys(key, field, SERVICE_SPEC_FIELDS, SERVICE_READ_ONLY);
-  checkServiceKeyFields(key, field);
+  const depth = enter(field);
+  try {
+    checkObject(key);
+    checkKeys(key, SERVICE_SPEC_FIELDS, SERVICE_READ_ONLY);
+    checkServiceKeyFields(key);
+  } finally {
+    leave(depth);
+  }
 }
 
 /**
@@ -250,84 +288,104 @@ export function validateServiceKey(key: unknown, field = 'service'): asserts key
  *
  * @param spec - the value to check
  * @param field - the name of the value in messages
+ * @param index - when given, the value is `field[index]`
  * @throws TypeError | RangeError naming the field and the value
  */
-export function validateServiceSpec(spec: unknown, field = 'service'): asserts spec is ServiceSpec {
-  checkObject(spec, field);
-  checkKeys(spec, field, SERVICE_SPEC_FIELDS, SERVICE_READ_ONLY);
-  const family = checkServiceKeyFields(spec, field);
+export function validateServiceSpec(spec: unknown, field = 'service', index?: number): asserts spec is ServiceSpec {
+  const depth = enter(field);
+  if (index !== undefined) enter(index);
+  try {
+    checkServiceSpec(spec);
+  } finally {
+    leave(depth);
+  }
+}
+
+function checkServiceSpec(spec: unknown): asserts spec is ServiceSpec {
+  checkObject(spec);
+  checkKeys(spec, SERVICE_SPEC_FIELDS, SERVICE_READ_ONLY);
+  const family = checkServiceKeyFields(spec);
 
   let scheduler = 'wlc';
   if (spec.scheduler !== undefined) {
     const s = spec.scheduler;
-    if (typeof s !== 'string') throw new TypeError(`${field}.scheduler must be a scheduler name, got ${show(s)}`);
+    if (typeof s !== 'string') throw new TypeError(`${at('scheduler')} must be a scheduler name, got ${show(s)}`);
     if (s.length === 0 || s.length > SCHEDULER_NAME_MAX) {
-      throw new RangeError(`${field}.scheduler must be 1–${SCHEDULER_NAME_MAX} characters long, got ${show(s)}`);
+      throw new RangeError(`${at('scheduler')} must be 1–${SCHEDULER_NAME_MAX} characters long, got ${show(s)}`);
     }
     if (!SCHEDULER_NAME.test(s)) {
-      throw new TypeError(`${field}.scheduler may hold only letters, digits, '_' and '-', got ${show(s)}`);
+      throw new TypeError(`${at('scheduler')} may hold only letters, digits, '_' and '-', got ${show(s)}`);
     }
     scheduler = s;
   }
 
   const persistent = spec.persistence !== undefined;
-  if (persistent) checkPersistence(spec.persistence, `${field}.persistence`, family);
+  if (persistent) checkPersistence(spec.persistence, family);
 
   if (spec.port === 0 && !persistent) {
-    throw new RangeError(`${field}.port 0 (all ports) needs persistence, got ${show(spec.port)} without it`);
+    throw new RangeError(`${at('port')} 0 (all ports) needs persistence, got ${show(spec.port)} without it`);
   }
 
-  checkBoolean(spec.onePacket, `${field}.onePacket`);
+  checkBoolean(spec.onePacket, 'onePacket');
   if (spec.onePacket === true && spec.protocol !== undefined && spec.protocol !== 'udp') {
-    throw new TypeError(`${field}.onePacket is only for udp and fwmark services, got protocol ${show(spec.protocol)}`);
+    throw new TypeError(`${at('onePacket')} is only for udp and fwmark services, got protocol ${show(spec.protocol)}`);
   }
 
-  if (spec.schedulerFlags !== undefined) checkSchedulerFlags(spec.schedulerFlags, `${field}.schedulerFlags`, scheduler);
+  if (spec.schedulerFlags !== undefined) checkSchedulerFlags(spec.schedulerFlags, scheduler);
 
   if (spec.persistenceEngine !== undefined) {
-    checkEnum(spec.persistenceEngine, `${field}.persistenceEngine`, ['sip'] as const);
-    if (!persistent) throw new TypeError(`${field}.persistenceEngine needs persistence`);
+    checkEnum(spec.persistenceEngine, 'persistenceEngine', ['sip'] as const);
+    if (!persistent) throw new TypeError(`${at('persistenceEngine')} needs persistence`);
   }
 }
 
-function checkPersistence(value: unknown, path: string, family: Family): void {
-  checkObject(value, path);
-  checkKeys(value, path, ['timeout', 'netmask']);
-  checkInt(value.timeout, `${path}.timeout`, 1, PERSISTENCE_TIMEOUT_MAX, false);
-  const m = value.netmask;
-  if (m === undefined) return;
-  const mp = `${path}.netmask`;
-  if (family === 'inet') {
-    if (typeof m !== 'string' || addressFamily(m) !== 'inet') {
-      throw new TypeError(`${mp} must be a dotted IPv4 mask for an IPv4 service, got ${show(m)}`);
+function checkPersistence(value: unknown, family: Family): void {
+  const depth = enter('persistence');
+  try {
+    checkObject(value);
+    checkKeys(value, ['timeout', 'netmask']);
+    checkInt(value.timeout, 'timeout', 1, PERSISTENCE_TIMEOUT_MAX, false);
+    const m = value.netmask;
+    if (m === undefined) return;
+    if (family === 'inet') {
+      if (typeof m !== 'string' || addressFamily(m) !== 'inet') {
+        throw new TypeError(`${at('netmask')} must be a dotted IPv4 mask for an IPv4 service, got ${show(m)}`);
+      }
+      if (!isContiguousMask(ipv4ToNumber(m))) {
+        throw new RangeError(`${at('netmask')} must be a contiguous mask such as '255.255.255.0', got ${show(m)}`);
+      }
+      return;
     }
-    if (!isContiguousMask(ipv4ToNumber(m))) {
-      throw new RangeError(`${mp} must be a contiguous mask such as '255.255.255.0', got ${show(m)}`);
-    }
-    return;
+    if (typeof m === 'number' && Number.isInteger(m) && m >= 1 && m <= 128) return;
+    // The kernel refuses prefix 0 (EINVAL), unlike an IPv4 mask of 0.0.0.0.
+    const msg = `${at('netmask')} must be a prefix length 1–128 for an IPv6 service, got ${show(m)}`;
+    throw typeof m === 'number' ? new RangeError(msg) : new TypeError(msg);
+  } finally {
+    leave(depth);
   }
-  const msg = `${mp} must be a prefix length 1–128 for an IPv6 service, got ${show(m)}`;
-  if (typeof m !== 'number') throw new TypeError(msg);
-  // The kernel refuses prefix 0 (EINVAL), unlike an IPv4 mask of 0.0.0.0.
-  if (!Number.isInteger(m) || m < 1 || m > 128) throw new RangeError(msg);
 }
 
-function checkSchedulerFlags(value: unknown, path: string, scheduler: string): void {
-  if (!Array.isArray(value)) throw new TypeError(`${path} must be an array of scheduler flags, got ${show(value)}`);
-  const names = schedulerFlagNames(scheduler);
-  const seen = new Set<string>();
-  value.forEach((flag: unknown, i) => {
-    const p = `${path}[${i}]`;
-    checkEnum(flag, p, SCHEDULER_FLAGS);
-    if (seen.has(flag)) throw new TypeError(`${path} repeats ${show(flag)}`);
-    seen.add(flag);
-    if ((names as readonly string[]).includes(flag)) return;
-    const owner = flag.startsWith('sh-') ? 'sh' : flag.startsWith('mh-') ? 'mh' : undefined;
-    if (owner !== undefined) throw new TypeError(`${p} ${show(flag)} needs scheduler '${owner}', got ${show(scheduler)}`);
-    // flag-1/flag-2 under sh or mh: the kernel holds the same bit, read back by its name.
-    const name = names[flag === 'flag-1' ? 0 : 1];
-    throw new TypeError(`${p} ${show(flag)} is called '${name}' with scheduler ${show(scheduler)}`);
-  });
+function checkSchedulerFlags(value: unknown, scheduler: string): void {
+  const depth = enter('schedulerFlags');
+  try {
+    if (!Array.isArray(value)) throw new TypeError(`${at()} must be an array of scheduler flags, got ${show(value)}`);
+    const names = schedulerFlagNames(scheduler);
+    const seen = new Set<string>();
+    for (let i = 0; i < value.length; i++) {
+      const flag: unknown = value[i];
+      checkEnum(flag, i, SCHEDULER_FLAGS);
+      if (seen.has(flag)) throw new TypeError(`${at()} repeats ${show(flag)}`);
+      seen.add(flag);
+      if ((names as readonly string[]).includes(flag)) continue;
+      const owner = flag.startsWith('sh-') ? 'sh' : flag.startsWith('mh-') ? 'mh' : undefined;
+      if (owner !== undefined) throw new TypeError(`${at(i)} ${show(flag)} needs scheduler '${owner}', got ${show(scheduler)}`);
+      // flag-1/flag-2 under sh or mh: the kernel holds the same bit, read back by its name.
+      const name = names[flag === 'flag-1' ? 0 : 1];
+      throw new TypeError(`${at(i)} ${show(flag)} is called '${name}' with scheduler ${show(scheduler)}`);
+    }
+  } finally {
+    leave(depth);
+  }
 }
 
 // ---------------------------------------------------------------------------
@@ -349,11 +407,16 @@ export function validateDestinationKey(
   field = 'destination',
 ): asserts key is DestinationKey {
   void serviceKey; // Any family may be named when deleting: the kernel checks none.
-  checkObject(key, field);
-  checkKeys(key, field, DEST_SPEC_FIELDS, DEST_READ_ONLY);
-  const family = checkAddress(key.address, `${field}.address`);
-  checkFamilyAgrees(key, field, family);
-  checkInt(key.port, `${field}.port`, 0, 65535, true);
+  const depth = enter(field);
+  try {
+    checkObject(key);
+    checkKeys(key, DEST_SPEC_FIELDS, DEST_READ_ONLY);
+    const family = checkAddress(key.address, 'address');
+    checkFamilyAgrees(key, family);
+    checkInt(key.port, 'port', 0, 65535, true);
+  } finally {
+    leave(depth);
+  }
 }
 
 /**
@@ -371,70 +434,87 @@ export function validateDestinationKey(
  * @param spec - the value to check
  * @param serviceKey - the (valid) service the destination belongs to
  * @param field - the name of the value in messages
+ * @param index - when given, the value is `field[index]`
  * @throws TypeError | RangeError naming the field and the value
  */
 export function validateDestinationSpec(
   spec: unknown,
   serviceKey: ServiceKey,
   field = 'destination',
+  index?: number,
 ): asserts spec is DestinationSpec {
-  checkObject(spec, field);
-  checkKeys(spec, field, DEST_SPEC_FIELDS, DEST_READ_ONLY);
-  const family = checkAddress(spec.address, `${field}.address`);
-  checkFamilyAgrees(spec, field, family);
-  checkInt(spec.port, `${field}.port`, 0, 65535, true);
-  if (spec.forwarding !== undefined) checkEnum(spec.forwarding, `${field}.forwarding`, FORWARDINGS);
+  const depth = enter(field);
+  if (index !== undefined) enter(index);
+  try {
+    checkDestinationSpec(spec, serviceKey);
+  } finally {
+    leave(depth);
+  }
+}
+
+function checkDestinationSpec(spec: unknown, serviceKey: ServiceKey): asserts spec is DestinationSpec {
+  checkObject(spec);
+  checkKeys(spec, DEST_SPEC_FIELDS, DEST_READ_ONLY);
+  const family = checkAddress(spec.address, 'address');
+  checkFamilyAgrees(spec, family);
+  checkInt(spec.port, 'port', 0, 65535, true);
+  if (spec.forwarding !== undefined) checkEnum(spec.forwarding, 'forwarding', FORWARDINGS);
   const forwarding = spec.forwarding ?? 'route';
-  checkInt(spec.weight, `${field}.weight`, 0, WEIGHT_MAX, true);
-  checkInt(spec.upperThreshold, `${field}.upperThreshold`, 0, U32_MAX, true);
-  checkInt(spec.lowerThreshold, `${field}.lowerThreshold`, 0, U32_MAX, true);
+  checkInt(spec.weight, 'weight', 0, WEIGHT_MAX, true);
+  checkInt(spec.upperThreshold, 'upperThreshold', 0, U32_MAX, true);
+  checkInt(spec.lowerThreshold, 'lowerThreshold', 0, U32_MAX, true);
   const upper = (spec.upperThreshold as number | undefined) ?? 0;
   const lower = (spec.lowerThreshold as number | undefined) ?? 0;
   if (lower > upper) {
-    throw new RangeError(`${field}.lowerThreshold must be at most upperThreshold (${upper}), got ${lower}`);
+    throw new RangeError(`${at('lowerThreshold')} must be at most upperThreshold (${upper}), got ${lower}`);
   }
 
   const serviceFamily = serviceKeyFamily(serviceKey);
   if (family !== serviceFamily && forwarding !== 'tunnel') {
     throw new TypeError(
-      `${field}.address ${show(spec.address)} is ${familyWord(family)} but service ${describeServiceKey(serviceKey)} ` +
+      `${at('address')} ${show(spec.address)} is ${familyWord(family)} but service ${describeServiceKey(serviceKey)} ` +
         `is ${familyWord(serviceFamily)}; only forwarding 'tunnel' may mix families`,
     );
   }
   if (!('fwmark' in serviceKey) && forwarding !== 'masq' && spec.port !== undefined && spec.port !== serviceKey.port) {
     throw new RangeError(
-      `${field}.port must be the service's port ${serviceKey.port} with forwarding '${forwarding}', got ${show(spec.port)}`,
+      `${at('port')} must be the service's port ${serviceKey.port} with forwarding '${forwarding}', got ${show(spec.port)}`,
     );
   }
 
   if (spec.tunnel === undefined) return;
   if (forwarding !== 'tunnel') {
-    throw new TypeError(`${field}.tunnel needs forwarding 'tunnel', got forwarding ${show(forwarding)}`);
+    throw new TypeError(`${at('tunnel')} needs forwarding 'tunnel', got forwarding ${show(forwarding)}`);
   }
-  checkTunnel(spec.tunnel, `${field}.tunnel`);
+  checkTunnel(spec.tunnel);
 }
 
-function checkTunnel(value: unknown, path: string): void {
-  checkObject(value, path);
-  checkKeys(value, path, ['type', 'port', 'checksum']);
-  checkEnum(value.type, `${path}.type`, TUNNEL_TYPES);
-  const type = value.type;
-  if (type === 'gue') {
-    if (value.port === undefined) throw new TypeError(`${path}.port is required for a 'gue' tunnel`);
-    checkInt(value.port, `${path}.port`, 1, 65535, false, " for a 'gue' tunnel");
-  } else {
-    checkInt(value.port, `${path}.port`, 0, 65535, true);
-    if (value.port !== undefined && value.port !== 0) {
-      throw new TypeError(`${path}.port is only for 'gue' tunnels, got ${show(value.port)} for '${type}'`);
+function checkTunnel(value: unknown): void {
+  const depth = enter('tunnel');
+  try {
+    checkObject(value);
+    checkKeys(value, ['type', 'port', 'checksum']);
+    checkEnum(value.type, 'type', TUNNEL_TYPES);
+    const type = value.type;
+    if (type === 'gue') {
+      if (value.port === undefined) throw new TypeError(`${at('port')} is required for a 'gue' tunnel`);
+      checkInt(value.port, 'port', 1, 65535, false, " for a 'gue' tunnel");
+    } else {
+      checkInt(value.port, 'port', 0, 65535, true);
+      if (value.port !== undefined && value.port !== 0) {
+        throw new TypeError(`${at('port')} is only for 'gue' tunnels, got ${show(value.port)} for '${type}'`);
+      }
     }
-  }
-  if (value.checksum === undefined) return;
-  checkEnum(value.checksum, `${path}.checksum`, CHECKSUMS);
-  if (type === 'ipip' && value.checksum !== 'nocsum') {
-    throw new TypeError(`${path}.checksum is only for 'gue' and 'gre' tunnels, got ${show(value.checksum)} for 'ipip'`);
-  }
-  if (type === 'gre' && value.checksum === 'remcsum') {
-    throw new TypeError(`${path}.checksum 'remcsum' is only for 'gue' tunnels`);
+    if (value.checksum === undefined) return;
+    checkEnum(value.checksum, 'checksum', CHECKSUMS);
+    if (type === 'ipip' && value.checksum !== 'nocsum') {
+      throw new TypeError(`${at('checksum')} is only for 'gue' and 'gre' tunnels, got ${show(value.checksum)} for 'ipip'`);
+    }
+    if (type === 'gre' && value.checksum === 'remcsum') {
+      throw new TypeError(`${at('checksum')} 'remcsum' is only for 'gue' tunnels`);
+    }
+  } finally {
+    leave(depth);
   }
 }
 
@@ -450,9 +530,14 @@ function checkTunnel(value: unknown, path: string): void {
  * @throws TypeError | RangeError naming the field and the value
  */
 export function validateTimeouts(partial: unknown, field = 'timeouts'): asserts partial is Partial<Timeouts> {
-  checkObject(partial, field);
-  checkKeys(partial, field, ['tcp', 'tcpFin', 'udp']);
-  for (const k of ['tcp', 'tcpFin', 'udp'] as const) checkInt(partial[k], `${field}.${k}`, 0, TIMEOUT_MAX, true);
+  const depth = enter(field);
+  try {
+    checkObject(partial);
+    checkKeys(partial, ['tcp', 'tcpFin', 'udp']);
+    for (const k of ['tcp', 'tcpFin', 'udp'] as const) checkInt(partial[k], k, 0, TIMEOUT_MAX, true);
+  } finally {
+    leave(depth);
+  }
 }
 
 /**
@@ -463,7 +548,12 @@ export function validateTimeouts(partial: unknown, field = 'timeouts'): asserts 
  * @throws TypeError naming the field and the value
  */
 export function validateDaemonState(state: unknown, field = 'state'): asserts state is DaemonState {
-  checkEnum(state, field, DAEMON_STATES);
+  const depth = enter(field);
+  try {
+    checkEnum(state, undefined, DAEMON_STATES);
+  } finally {
+    leave(depth);
+  }
 }
 
 /**
@@ -479,32 +569,41 @@ export function validateDaemonState(state: unknown, field = 'state'): asserts st
  * @throws TypeError | RangeError naming the field and the value
  */
 export function validateDaemonSpec(spec: unknown, field = 'daemon'): asserts spec is DaemonSpec {
-  checkObject(spec, field);
-  checkKeys(spec, field, ['state', 'interface', 'syncId', 'maxLength', 'group', 'port', 'ttl']);
-  validateDaemonState(spec.state, `${field}.state`);
+  const depth = enter(field);
+  try {
+    checkDaemonSpec(spec);
+  } finally {
+    leave(depth);
+  }
+}
+
+function checkDaemonSpec(spec: unknown): asserts spec is DaemonSpec {
+  checkObject(spec);
+  checkKeys(spec, ['state', 'interface', 'syncId', 'maxLength', 'group', 'port', 'ttl']);
+  checkEnum(spec.state, 'state', DAEMON_STATES);
   const ifname = spec.interface;
-  if (typeof ifname !== 'string') throw new TypeError(`${field}.interface must be an interface name, got ${show(ifname)}`);
+  if (typeof ifname !== 'string') throw new TypeError(`${at('interface')} must be an interface name, got ${show(ifname)}`);
   const bytes = Buffer.byteLength(ifname);
   if (bytes === 0 || bytes > INTERFACE_NAME_MAX) {
-    throw new RangeError(`${field}.interface must be 1–${INTERFACE_NAME_MAX} bytes long, got ${show(ifname)}`);
+    throw new RangeError(`${at('interface')} must be 1–${INTERFACE_NAME_MAX} bytes long, got ${show(ifname)}`);
   }
   // The kernel's dev_valid_name().
   if (ifname === '.' || ifname === '..' || /[/:\s\0]/.test(ifname)) {
-    throw new TypeError(`${field}.interface is not a valid interface name: ${show(ifname)}`);
+    throw new TypeError(`${at('interface')} is not a valid interface name: ${show(ifname)}`);
   }
-  checkInt(spec.syncId, `${field}.syncId`, 0, 255, true);
+  checkInt(spec.syncId, 'syncId', 0, 255, true);
   let groupFamily: Family = 'inet';
   if (spec.group !== undefined) {
-    groupFamily = checkAddress(spec.group, `${field}.group`);
+    groupFamily = checkAddress(spec.group, 'group');
     if (!isMulticast(spec.group as string, groupFamily)) {
-      throw new RangeError(`${field}.group must be a multicast address (224.0.0.0/4 or ff00::/8), got ${show(spec.group)}`);
+      throw new RangeError(`${at('group')} must be a multicast address (224.0.0.0/4 or ff00::/8), got ${show(spec.group)}`);
     }
   }
-  checkInt(spec.port, `${field}.port`, 1, 65535, true);
-  checkInt(spec.ttl, `${field}.ttl`, 1, 255, true);
+  checkInt(spec.port, 'port', 1, 65535, true);
+  checkInt(spec.ttl, 'ttl', 1, 255, true);
   const min = spec.state === 'backup' ? 1024 : 1;
   const max = 65535 - (groupFamily === 'inet6' ? 40 : 20) - 8;
-  checkInt(spec.maxLength, `${field}.maxLength`, min, max, true, ` for a ${spec.state} daemon with an ${familyWord(groupFamily)} group`);
+  checkInt(spec.maxLength, 'maxLength', min, max, true, ` for a ${spec.state} daemon with an ${familyWord(groupFamily)} group`);
 }
 
 function isMulticast(address: string, family: Family): boolean {
@@ -522,23 +621,28 @@ function isMulticast(address: string, family: Family): boolean {
  * with the same rules as the single calls. Field paths start at `field`.
  *
  * @param op - the value to check
- * @param field - the name of the value in messages, such as `ops[3]`
+ * @param field - the name of the value in messages, such as `ops`
+ * @param index - when given, the value is `field[index]` (`ops[3]`)
  * @throws TypeError | RangeError naming the field and the value
  */
-export function validateBatchOp(op: unknown, field = 'op'): asserts op is BatchOp {
-  checkObject(op, field);
-  checkEnum(op.type, `${field}.type`, BATCH_TYPES);
-  const type = op.type;
-  const service = `${field}.service`;
-  if (type === 'addService' || type === 'updateService' || type === 'deleteService') {
-    checkKeys(op, field, ['type', 'service']);
-    if (type === 'deleteService') validateServiceKey(op.service, service);
-    else validateServiceSpec(op.service, service);
-    return;
+export function validateBatchOp(op: unknown, field = 'op', index?: number): asserts op is BatchOp {
+  const depth = enter(field);
+  if (index !== undefined) enter(index);
+  try {
+    checkObject(op);
+    checkEnum(op.type, 'type', BATCH_TYPES);
+    const type = op.type;
+    if (type === 'addService' || type === 'updateService' || type === 'deleteService') {
+      checkKeys(op, ['type', 'service']);
+      if (type === 'deleteService') validateServiceKey(op.service, 'service');
+      else validateServiceSpec(op.service, 'service');
+      return;
+    }
+    checkKeys(op, ['type', 'service', 'destination']);
+    validateServiceKey(op.service, 'service');
+    if (type === 'deleteDestination') validateDestinationKey(op.destination, op.service, 'destination');
+    else validateDestinationSpec(op.destination, op.service, 'destination');
+  } finally {
+    leave(depth);
   }
-  checkKeys(op, field, ['type', 'service', 'destination']);
-  validateServiceKey(op.service, service);
-  const dest = `${field}.destination`;
-  if (type === 'deleteDestination') validateDestinationKey(op.destination, op.service, dest);
-  else validateDestinationSpec(op.destination, op.service, dest);
 }
