@@ -189,16 +189,21 @@ void Client::appendMutation(nl::Writer& w, const Mutation& op, uint32_t seq) {
 }
 
 std::vector<nl::Ack> Client::mutate(const std::vector<Mutation>& ops) {
+  return mutate(ops.size(), [&](size_t i, Mutation&) -> const Mutation& { return ops[i]; });
+}
+
+std::vector<nl::Ack> Client::mutate(size_t count, const MutationAt& at) {
   std::vector<nl::Ack> acks;
-  acks.reserve(ops.size());
+  acks.reserve(count);
   std::vector<uint8_t> msgs;
-  for (size_t start = 0; start < ops.size(); start += kWindow) {
-    size_t count = std::min(kWindow, ops.size() - start);
+  Mutation scratch;
+  for (size_t start = 0; start < count; start += kWindow) {
+    size_t n = std::min(kWindow, count - start);
     msgs.clear();
     nl::Writer w(msgs);
-    uint32_t first = sock_->reserveSeq(count + 1);  // the last for pipeline()'s barrier
-    for (size_t i = 0; i < count; ++i) appendMutation(w, ops[start + i], first + static_cast<uint32_t>(i));
-    for (nl::Ack& a : sock_->pipeline(msgs, first, count)) acks.push_back(std::move(a));
+    uint32_t first = sock_->reserveSeq(n + 1);  // the last for pipeline()'s barrier
+    for (size_t i = 0; i < n; ++i) appendMutation(w, at(start + i, scratch), first + static_cast<uint32_t>(i));
+    for (nl::Ack& a : sock_->pipeline(msgs, first, n)) acks.push_back(std::move(a));
   }
   return acks;
 }

@@ -2,6 +2,7 @@
 // Not thread-safe; the N-API layer serialises calls per handle.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -52,6 +53,10 @@ class Client {
 
   // Sends every mutation pipelined in windows and returns each ACK in order.
   std::vector<nl::Ack> mutate(const std::vector<Mutation>& ops);
+  // The same for `count` mutations handed out one at a time by `at(i,
+  // scratch)`, which may build each in `scratch` (records.h, Requests).
+  using MutationAt = std::function<const Mutation&(size_t i, Mutation& scratch)>;
+  std::vector<nl::Ack> mutate(size_t count, const MutationAt& at);
 
  private:
   std::vector<uint8_t> buildRequest(uint8_t cmd, uint16_t flags, uint32_t seq, const Service* key);

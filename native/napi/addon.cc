@@ -238,9 +238,12 @@ Napi::Value ListServices(const Napi::CallbackInfo& info) {
 
 // The service named by a one-record buffer (lib/wire.ts).
 ipvs::Service keyFromRecord(const Napi::CallbackInfo& info) {
-  std::vector<ipvs::Mutation> one = napi_conv::mutationsFromRecords(info[1], info[2]);
-  if (one.size() != 1 || !one[0].hasService) throw Napi::TypeError::New(info.Env(), "expected one service record");
-  return one[0].service;
+  records::Requests one = napi_conv::requestsFromRecords(info[1], info[2]);
+  ipvs::Mutation scratch;
+  if (one.size() != 1 || !one.at(0, scratch).hasService) {
+    throw Napi::TypeError::New(info.Env(), "expected one service record");
+  }
+  return scratch.service;
 }
 
 Napi::Value GetService(const Napi::CallbackInfo& info) {
@@ -326,10 +329,19 @@ Napi::Value RunMutations(const Napi::CallbackInfo& info, std::vector<ipvs::Mutat
       [acks](Napi::Env env) { return acksToJs(env, *acks); });
 }
 
-// Service and destination commands, packed (lib/wire.ts): decoded here on the
-// JS thread, then sent pipelined on the pool.
+// Service and destination commands, packed (lib/wire.ts): checked and copied
+// here on the JS thread, decoded one by one as they are sent on the pool.
 Napi::Value Mutate(const Napi::CallbackInfo& info) {
-  return RunMutations(info, napi_conv::mutationsFromRecords(info[1], info[2]));
+  auto requests = std::make_shared<records::Requests>(napi_conv::requestsFromRecords(info[1], info[2]));
+  auto acks = std::make_shared<std::vector<nl::Ack>>();
+  return queue(
+      info, "mutate",
+      [requests, acks](ipvs::Client& c) {
+        *acks = c.mutate(requests->size(), [&](size_t i, ipvs::Mutation& scratch) -> const ipvs::Mutation& {
+          return requests->at(i, scratch);
+        });
+      },
+      [acks](Napi::Env env) { return acksToJs(env, *acks); });
 }
 
 // Daemon and timeout commands, rare enough to pass as plain objects.

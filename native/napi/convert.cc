@@ -78,7 +78,7 @@ ipvs::Mutation controlFromJs(const Napi::Value& v) {
   return m;
 }
 
-std::vector<ipvs::Mutation> mutationsFromRecords(const Napi::Value& recordsValue, const Napi::Value& namesValue) {
+records::Requests requestsFromRecords(const Napi::Value& recordsValue, const Napi::Value& namesValue) {
   Napi::Env env = recordsValue.Env();
   if (!recordsValue.IsTypedArray() || recordsValue.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
     bad(env, "records", "must be a Uint8Array");
@@ -94,7 +94,7 @@ std::vector<ipvs::Mutation> mutationsFromRecords(const Napi::Value& recordsValue
     names[i] = n.As<Napi::String>().Utf8Value();
   }
   try {
-    return records::decode(bytes.Data(), bytes.ByteLength() / records::kBytes, names);
+    return records::Requests(bytes.Data(), bytes.ByteLength() / records::kBytes, std::move(names));
   } catch (const std::invalid_argument& e) {
     throw Napi::TypeError::New(env, e.what());
   }

@@ -4,12 +4,13 @@
 #include <napi.h>
 
 #include "ipvs/client.h"
+#include "napi/records.h"
 
 namespace napi_conv {
 
-// Reads packed records (napi/records.h) and the names they index; throws a
+// Copies packed records (napi/records.h) and the names they index; throws a
 // TypeError on a malformed record.
-std::vector<ipvs::Mutation> mutationsFromRecords(const Napi::Value& records, const Napi::Value& names);
+records::Requests requestsFromRecords(const Napi::Value& records, const Napi::Value& names);
 // Reads a daemon or timeouts command (RawControl in lib/native.ts).
 ipvs::Mutation controlFromJs(const Napi::Value& v);
 ipvs::Daemon daemonFromJs(const Napi::Value& v, const char* field);

@@ -51,57 +51,64 @@ bool hasDestination(uint8_t cmd) {
 
 }  // namespace
 
-std::vector<ipvs::Mutation> decode(const uint8_t* data, size_t count, const std::vector<std::string>& names) {
-  std::vector<ipvs::Mutation> out(count);
-  for (size_t i = 0; i < count; ++i) {
-    Reader r{data + i * kBytes, i, names};
-    ipvs::Mutation& m = out[i];
-    uint32_t cmd = r.word(kCmd);
-    switch (cmd) {
-      case IPVS_CMD_NEW_SERVICE:
-      case IPVS_CMD_SET_SERVICE:
-      case IPVS_CMD_DEL_SERVICE:
-      case IPVS_CMD_NEW_DEST:
-      case IPVS_CMD_SET_DEST:
-      case IPVS_CMD_DEL_DEST:
-      case IPVS_CMD_ZERO:
-      case IPVS_CMD_FLUSH:
-      case IPVS_CMD_GET_SERVICE:  // a key for getService/listDestinations
-        break;
-      default:
-        r.bad("not a service or destination command:", cmd);
-    }
-    m.cmd = static_cast<uint8_t>(cmd);
-    m.hasService = r.word(kSvcFamily) != 0;
-    if (!m.hasService && cmd != IPVS_CMD_FLUSH && cmd != IPVS_CMD_ZERO) r.bad("command without a service:", cmd);
-    if (m.hasService) {
-      ipvs::Service& s = m.service;
-      s.family = r.family(kSvcFamily);
-      s.protocol = r.u16(kSvcProtocol, "bad protocol");
-      r.bytes(kSvcAddr, s.addr.bytes);
-      s.port = r.u16(kSvcPort, "bad port");
-      s.fwmark = r.word(kSvcFwmark);
-      s.scheduler = r.name(kSvcScheduler);
-      s.flags = r.word(kSvcFlags);
-      s.timeout = r.word(kSvcTimeout);
-      s.netmask = r.word(kSvcNetmask);
-      s.pe = r.name(kSvcPe);
-    }
-    if (hasDestination(m.cmd)) {
-      ipvs::Destination& d = m.dest;
-      d.family = r.family(kDestFamily);
-      r.bytes(kDestAddr, d.addr.bytes);
-      d.port = r.u16(kDestPort, "bad destination port");
-      d.fwdMethod = r.word(kDestFwd);
-      d.weight = r.word(kDestWeight);
-      d.upperThreshold = r.word(kDestUpper);
-      d.lowerThreshold = r.word(kDestLower);
-      d.tunType = static_cast<uint8_t>(r.word(kDestTunType));
-      d.tunPort = r.u16(kDestTunPort, "bad tunnel port");
-      d.tunFlags = r.u16(kDestTunFlags, "bad tunnel flags");
-    }
+void decode(const uint8_t* data, size_t index, const std::vector<std::string>& names, ipvs::Mutation& m) {
+  m = ipvs::Mutation{};
+  Reader r{data + index * kBytes, index, names};
+  uint32_t cmd = r.word(kCmd);
+  switch (cmd) {
+    case IPVS_CMD_NEW_SERVICE:
+    case IPVS_CMD_SET_SERVICE:
+    case IPVS_CMD_DEL_SERVICE:
+    case IPVS_CMD_NEW_DEST:
+    case IPVS_CMD_SET_DEST:
+    case IPVS_CMD_DEL_DEST:
+    case IPVS_CMD_ZERO:
+    case IPVS_CMD_FLUSH:
+    case IPVS_CMD_GET_SERVICE:  // a key for getService/listDestinations
+      break;
+    default:
+      r.bad("not a service or destination command:", cmd);
   }
-  return out;
+  m.cmd = static_cast<uint8_t>(cmd);
+  m.hasService = r.word(kSvcFamily) != 0;
+  if (!m.hasService && cmd != IPVS_CMD_FLUSH && cmd != IPVS_CMD_ZERO) r.bad("command without a service:", cmd);
+  if (m.hasService) {
+    ipvs::Service& s = m.service;
+    s.family = r.family(kSvcFamily);
+    s.protocol = r.u16(kSvcProtocol, "bad protocol");
+    r.bytes(kSvcAddr, s.addr.bytes);
+    s.port = r.u16(kSvcPort, "bad port");
+    s.fwmark = r.word(kSvcFwmark);
+    s.scheduler = r.name(kSvcScheduler);
+    s.flags = r.word(kSvcFlags);
+    s.timeout = r.word(kSvcTimeout);
+    s.netmask = r.word(kSvcNetmask);
+    s.pe = r.name(kSvcPe);
+  }
+  if (hasDestination(m.cmd)) {
+    ipvs::Destination& d = m.dest;
+    d.family = r.family(kDestFamily);
+    r.bytes(kDestAddr, d.addr.bytes);
+    d.port = r.u16(kDestPort, "bad destination port");
+    d.fwdMethod = r.word(kDestFwd);
+    d.weight = r.word(kDestWeight);
+    d.upperThreshold = r.word(kDestUpper);
+    d.lowerThreshold = r.word(kDestLower);
+    d.tunType = static_cast<uint8_t>(r.word(kDestTunType));
+    d.tunPort = r.u16(kDestTunPort, "bad tunnel port");
+    d.tunFlags = r.u16(kDestTunFlags, "bad tunnel flags");
+  }
+}
+
+Requests::Requests(const uint8_t* data, size_t count, std::vector<std::string> names)
+    : bytes_(data, data + count * kBytes), count_(count), names_(std::move(names)) {
+  ipvs::Mutation scratch;
+  for (size_t i = 0; i < count_; ++i) decode(bytes_.data(), i, names_, scratch);
+}
+
+const ipvs::Mutation& Requests::at(size_t i, ipvs::Mutation& scratch) const {
+  decode(bytes_.data(), i, names_, scratch);
+  return scratch;
 }
 
 namespace {
