@@ -76,7 +76,7 @@ Socket::Socket(int protocol) {
   }
   // A start that differs per socket keeps a stale reply from matching by luck.
   seq_ = static_cast<uint32_t>(std::time(nullptr));
-  buf_.resize(kReceiveBufferSize);
+  buf_.reserve(kReceiveBufferSize);
 }
 
 Socket::~Socket() {
@@ -127,7 +127,7 @@ size_t Socket::receive() {
 
 size_t Socket::receiveMany(size_t max, size_t slotSize) {
   if (max > kMaxSlots) max = kMaxSlots;
-  if (batchBuf_.size() < max * slotSize) batchBuf_.resize(max * slotSize);
+  batchBuf_.reserve(max * slotSize);
   if (batchLens_.size() < max) batchLens_.resize(max);
   slotSize_ = slotSize;
   mmsghdr msgs[kMaxSlots];
@@ -370,7 +370,7 @@ size_t Socket::chainDumps(size_t first, size_t count,
   };
   static sockaddr_nl kernel{AF_NETLINK, 0, 0, 0};
   std::vector<Slot> slots(count);
-  if (chainBuf_.size() < count * 2 * kChainSlot) chainBuf_.resize(count * 2 * kChainSlot);
+  chainBuf_.reserve(count * 2 * kChainSlot);
 
   for (size_t i = 0; i < count; ++i) {
     Slot& s = slots[i];
