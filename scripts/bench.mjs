@@ -7,7 +7,10 @@
 // Every measured run gets a fresh network namespace: IPVS keeps deleted destinations
 // in a per-namespace trash that each add scans for about two minutes, so reusing a
 // namespace after a flush would measure the trash, not the tool.
-import { spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
+import os from 'node:os';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 
@@ -28,25 +31,43 @@ if (process.env.IPVS_UML !== '1' && !hostIpvs().ok) {
 
 const { Ipvs } = await import('../dist/index.js');
 
-let nsCounter = 0;
+// Every command goes through one helper process started now, while this
+// process is small: see scripts/bench-runner.mjs for why this one never forks.
+const runner = spawn(process.execPath, [fileURLToPath(new URL('./bench-runner.mjs', import.meta.url))], {
+  stdio: ['pipe', 'pipe', 'inherit'],
+});
+const pending = new Map();
+let nextId = 0;
+createInterface({ input: runner.stdout }).on('line', (line) => {
+  const answer = JSON.parse(line);
+  pending.get(answer.id)(answer);
+  pending.delete(answer.id);
+});
+
+/** Runs a command in the helper; resolves with its time in ms, rejects on failure. */
 function sh(cmd, cmdArgs, input) {
-  const r = spawnSync(cmd, cmdArgs, { input, encoding: 'utf8', maxBuffer: 1 << 30 });
-  if (r.status !== 0) throw new Error(`${cmd} ${cmdArgs.join(' ')}: ${r.stderr || r.error}`);
-  return r.stdout;
+  const id = nextId++;
+  runner.stdin.write(`${JSON.stringify({ id, cmd, args: cmdArgs, input })}\n`);
+  return new Promise((resolve, reject) => {
+    pending.set(id, (a) => (a.status === 0 ? resolve(a.ms) : reject(new Error(`${cmd} ${cmdArgs.join(' ')}: ${a.stderr}`))));
+  });
 }
 
+let nsCounter = 0;
 /** A fresh namespace where every 10.0.0.0/8 destination is routable. */
-function freshNetns() {
+async function freshNetns() {
   const name = `ipvsts-bench-${process.pid}-${++nsCounter}`;
-  sh('ip', ['netns', 'add', name]);
+  await sh('ip', ['netns', 'add', name]);
   const inNs = (...a) => sh('ip', ['-n', name, ...a]);
-  inNs('link', 'add', 'd0', 'type', 'dummy');
-  inNs('addr', 'add', '10.255.255.254/8', 'dev', 'd0');
-  inNs('link', 'set', 'd0', 'up');
-  inNs('link', 'set', 'lo', 'up');
+  await inNs('link', 'add', 'd0', 'type', 'dummy');
+  await inNs('addr', 'add', '10.255.255.254/8', 'dev', 'd0');
+  await inNs('link', 'set', 'd0', 'up');
+  await inNs('link', 'set', 'lo', 'up');
   return name;
 }
 const dropNetns = (name) => sh('ip', ['netns', 'delete', name]);
+/** ipvsadm inside a namespace; nsenter is the cheapest way in, so ipvsadm's own time dominates. */
+const ipvsadmIn = (ns, args, input) => sh('nsenter', [`--net=/run/netns/${ns}`, 'ipvsadm', ...args], input);
 
 /** The same table three ways: batch ops, ipvsadm -R rules. */
 function table(services, destsPer) {
@@ -66,6 +87,9 @@ function table(services, destsPer) {
   return { ops, rules: rules.join('\n') + '\n' };
 }
 
+/** Reads of each kind per size, taken in turns. */
+const READS = 5;
+const median = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
 const ms = (ns) => Number(ns) / 1e6;
 const fmt = (x) => x.toFixed(1).padStart(9);
 async function timed(fn) {
@@ -80,7 +104,7 @@ async function benchSize(services, destsPer) {
   console.log(`\n== ${services} services x ${destsPer} destinations (${ops.length} operations) ==`);
 
   // batch(): pipelined on one socket; the event loop is watched meanwhile.
-  let ns = freshNetns();
+  let ns = await freshNetns();
   let ipvs = await Ipvs.open({ netns: ns });
   const delay = monitorEventLoopDelay({ resolution: 1 });
   delay.enable();
@@ -91,24 +115,34 @@ async function benchSize(services, destsPer) {
   const stallMs = delay.max / 1e6;
   rows.push(['ipvs-ts batch()', batch.ms]);
 
-  // snapshot() vs ipvsadm -Ln --stats, on the table batch() just built.
-  const snap = await timed(() => ipvs.snapshot());
+  // snapshot() vs ipvsadm -Ln --stats, on the table batch() just built, taken
+  // in turns READS times: the first call, and the median, which is what a
+  // process that watches its table sees (single runs in UML vary up to 3x).
+  const snaps = [];
+  const listings = [];
+  for (let i = 0; i < READS; i++) {
+    const read = await timed(() => ipvs.snapshot());
+    if (i > 0) read.result = undefined; // only the first is kept, for its counts
+    snaps.push(read);
+    const listed = await ipvsadmIn(ns, ['-Ln', '--stats']);
+    listings.push({ ms: listed });
+  }
+  const snap = { first: snaps[0].ms, ms: median(snaps.map((t) => t.ms)), result: snaps[0].result };
+  const listing = { first: listings[0].ms, ms: median(listings.map((t) => t.ms)) };
   const dests = snap.result.reduce((n, s) => n + s.destinations.length, 0);
-  // nsenter: the cheapest way into the namespace, so ipvsadm's own time dominates.
-  const listing = await timed(() => sh('nsenter', [`--net=/run/netns/${ns}`, 'ipvsadm', '-Ln', '--stats']));
   ipvs.close();
-  dropNetns(ns);
+  await dropNetns(ns);
 
   // ipvsadm -R of the same rules.
-  ns = freshNetns();
-  const restore = await timed(() => sh('nsenter', [`--net=/run/netns/${ns}`, 'ipvsadm', '-R'], rules));
-  dropNetns(ns);
+  ns = await freshNetns();
+  const restore = { ms: await ipvsadmIn(ns, ['-R'], rules) };
+  await dropNetns(ns);
   rows.push(['ipvsadm -R', restore.ms]);
 
   // Awaited single calls, one request per round trip.
   let single;
   if (!args['no-single']) {
-    ns = freshNetns();
+    ns = await freshNetns();
     ipvs = await Ipvs.open({ netns: ns });
     single = await timed(async () => {
       for (const op of ops) {
@@ -117,15 +151,15 @@ async function benchSize(services, destsPer) {
       }
     });
     ipvs.close();
-    dropNetns(ns);
+    await dropNetns(ns);
     rows.push(['ipvs-ts awaited single calls', single.ms]);
   }
 
   console.log(`  create                         ms     vs ipvsadm -R`);
   for (const [name, t] of rows) console.log(`  ${name.padEnd(28)}${fmt(t)}   ${(restore.ms / t).toFixed(1).padStart(6)}x`);
-  console.log(`  read (${snap.result.length} services, ${dests} destinations)`);
-  console.log(`  ${'ipvs-ts snapshot()'.padEnd(28)}${fmt(snap.ms)}   ${(listing.ms / snap.ms).toFixed(1).padStart(6)}x faster than ipvsadm -Ln --stats`);
-  console.log(`  ${'ipvsadm -Ln --stats'.padEnd(28)}${fmt(listing.ms)}`);
+  console.log(`  read (${snap.result.length} services, ${dests} destinations), ms: median of ${READS} (first)`);
+  console.log(`  ${'ipvs-ts snapshot()'.padEnd(28)}${fmt(snap.ms)} (${snap.first.toFixed(1)})   ${(listing.ms / snap.ms).toFixed(1).padStart(6)}x faster than ipvsadm -Ln --stats (first: ${(listing.first / snap.first).toFixed(1)}x)`);
+  console.log(`  ${'ipvsadm -Ln --stats'.padEnd(28)}${fmt(listing.ms)} (${listing.first.toFixed(1)})`);
   console.log(`  event loop worst stall during batch(): ${stallMs.toFixed(1)} ms`);
   console.log(`  peak RSS so far: ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MiB`);
 }
@@ -135,18 +169,19 @@ async function benchSize(services, destsPer) {
 // has seen the code) rather than its first call. ipvsadm, a fresh process per
 // run, gets no such help; each figure below says which it is.
 async function warmUp() {
-  const ns = freshNetns();
+  const ns = await freshNetns();
   const ipvs = await Ipvs.open({ netns: ns });
   const { ops } = table(300, 10);
   await ipvs.batch(ops);
   await ipvs.snapshot();
   ipvs.close();
-  dropNetns(ns);
+  await dropNetns(ns);
 }
 
 const probe = await Ipvs.open();
 const { version } = await probe.info();
 probe.close();
-console.log(`ipvs-ts bench — IPVS ${version}, kernel ${sh('uname', ['-r']).trim()}, node ${process.version}${process.env.IPVS_UML === '1' ? ' (User-Mode Linux)' : ''}`);
+console.log(`ipvs-ts bench — IPVS ${version}, kernel ${os.release()}, node ${process.version}${process.env.IPVS_UML === '1' ? ' (User-Mode Linux)' : ''}`);
 await warmUp();
 for (const size of args.sizes.split(',').map(Number)) await benchSize(size, Number(args.dests));
+runner.stdin.end();
