@@ -7,7 +7,6 @@
 #include <atomic>
 #include <condition_variable>
 #include <cerrno>
-#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <mutex>
@@ -214,8 +213,14 @@ Napi::Value replyToJs(Napi::Env env, ReadJob& job) {
   } else if (reply.capacity() == 0) {
     buf = Napi::ArrayBuffer::New(env, 0);  // an external buffer over no memory would read as detached
   } else {
-    size_t capacity = reply.capacity();
-    buf = Napi::ArrayBuffer::New(env, reply.release(), capacity, [](Napi::Env, void* data) { std::free(data); });
+    auto* capacity = new size_t(reply.capacity());
+    buf = Napi::ArrayBuffer::New(
+        env, reply.release(), *capacity,
+        [](Napi::Env, void* data, size_t* bytes) {
+          records::freeReplyMemory(static_cast<uint8_t*>(data), *bytes);
+          delete bytes;
+        },
+        capacity);
   }
   Napi::Array names = Napi::Array::New(env, reply.names().size());
   for (size_t i = 0; i < reply.names().size(); ++i) names.Set(i, reply.names()[i]);

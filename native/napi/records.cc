@@ -2,6 +2,8 @@
 
 #include <linux/ip_vs.h>
 #include <netinet/in.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstdlib>
@@ -125,8 +127,10 @@ void putStats(uint8_t* rec, bool has, const ipvs::Stats& st) {
 }  // namespace
 
 ReplyWriter::~ReplyWriter() {
-  if (owned_) std::free(data_);
+  if (owned_) freeReplyMemory(data_, capacity_);
 }
+
+void freeReplyMemory(uint8_t* data, size_t capacity) { ::munmap(data, capacity); }
 
 uint8_t* ReplyWriter::release() {
   if (!owned_) return nullptr;
@@ -138,14 +142,17 @@ uint8_t* ReplyWriter::release() {
 }
 
 void ReplyWriter::grow(size_t atLeast) {
+  const size_t page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
   size_t capacity = std::max({atLeast, capacity_ * 2, 64 * kReplyBytes});
-  // calloc: large blocks come zeroed straight from the kernel, untouched
-  // until written, and nothing uninitialised ever reaches JS.
-  auto* bigger = static_cast<uint8_t*>(std::calloc(capacity, 1));
-  if (!bigger) throw std::bad_alloc();
-  if (size_) std::memcpy(bigger, data_, size_);
-  if (owned_) std::free(data_);
-  data_ = bigger;
+  capacity = (capacity + page - 1) / page * page;
+  // Anonymous mappings come zeroed and untouched until written (nothing
+  // uninitialised reaches JS), and mremap() grows one by moving page table
+  // entries: the records already written are neither copied nor touched.
+  void* bigger = owned_ ? ::mremap(data_, capacity_, capacity, MREMAP_MAYMOVE)
+                        : ::mmap(nullptr, capacity, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (bigger == MAP_FAILED) throw std::bad_alloc();
+  if (!owned_ && size_) std::memcpy(bigger, data_, size_);  // out of the caller's buffer
+  data_ = static_cast<uint8_t*>(bigger);
   capacity_ = capacity;
   owned_ = true;
 }

@@ -110,6 +110,9 @@ inline constexpr size_t kReplyBytes = kReplyWords * 4;
 // back the previous reply's buffer), then into zeroed memory of our own. In
 // User-Mode Linux every page a process touches for the first time costs a
 // trap into the kernel; a table read every second should touch none.
+// Frees memory a ReplyWriter released.
+void freeReplyMemory(uint8_t* data, size_t capacity);
+
 class ReplyWriter : public ipvs::SnapshotSink {
  public:
   // `reuse`/`capacity`: memory the caller keeps alive and does not touch until
@@ -129,8 +132,9 @@ class ReplyWriter : public ipvs::SnapshotSink {
   size_t capacity() const { return capacity_; }
   // True while every record sits in the caller's buffer.
   bool inCallerBuffer() const { return !owned_; }
-  // Hands our own memory (free() it; `capacity()` bytes, zeroed past `size()`)
-  // to the caller; null when the records sit in the caller's buffer.
+  // Hands our own memory (`capacity()` bytes, zeroed past `size()`; give it
+  // back with freeReplyMemory) to the caller; null when the records sit in
+  // the caller's buffer. Read capacity() first.
   uint8_t* release();
   const std::vector<std::string>& names() const { return names_; }
 
