@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { isIPv6 } from 'node:net';
+import { isIPv4, isIPv6 } from 'node:net';
 
 import { describe, expect, test } from 'vitest';
 
@@ -72,6 +72,24 @@ describe('IPv6 text', () => {
 
   test('IPv4 text passes unchanged', () => {
     expect(canonicalAddress('10.0.0.1')).toBe('10.0.0.1');
+  });
+
+  test("addressFamily calls 'inet' exactly what node:net isIPv4 accepts", () => {
+    const g = new Gen(4);
+    const mismatches: string[] = [];
+    let valid = 0;
+    for (let i = 0; i < 50000; i++) {
+      const parts = Array.from({ length: g.bool(0.7) ? 4 : g.int(1, 6) }, () =>
+        g.pick(['0', '1', '9', '10', '01', '00', '99', '100', '199', '200', '249', '250', '255', '256', '300', '999', '1000', '', ' 1', 'a']),
+      );
+      let text = parts.join(g.bool(0.95) ? '.' : g.pick([':', '..', ',']));
+      if (g.bool(0.1)) text = g.pick(['.', '']) + text + g.pick(['.', '', '\n', '%1']);
+      const ok = addressFamily(text) === 'inet';
+      if (ok) valid++;
+      if (ok !== isIPv4(text)) mismatches.push(text);
+    }
+    expect(mismatches).toEqual([]);
+    expect(valid).toBeGreaterThan(2000);
   });
 
   test('parseIPv6 accepts exactly what node:net isIPv6 accepts (zone ids aside)', () => {
