@@ -406,7 +406,13 @@ export class Ipvs implements AsyncDisposable {
     );
   }
 
-  /** The whole table, every service with its destinations, in one pass. */
+  /**
+   * The whole table, every service with its destinations, in one pass.
+   *
+   * The records of the last read are kept (one buffer per `Ipvs`, up to
+   * ~160 bytes per service and destination; released by `close()`) and written
+   * over by the next read, so a table watched in a loop costs no fresh memory.
+   */
   async snapshot(): Promise<ServiceWithDestinations[]> {
     return (await this.#read('snapshot', (h, reuse) => native.snapshot(h, reuse), decodeSnapshot))!;
   }
