@@ -3,9 +3,9 @@
 // Handles are type-tagged objects, so a foreign or closed handle throws or
 // rejects instead of touching freed memory.
 #include <napi.h>
+#include <pthread.h>
 
 #include <atomic>
-#include <condition_variable>
 #include <cerrno>
 #include <cstring>
 #include <memory>
@@ -32,9 +32,27 @@ constexpr napi_type_tag kHandleTag = {0x6a1f3c2e9b7d4f10ULL, 0x83c5e2a4d1b06f97U
 // requests written to one socket would: each takes a ticket on the JS thread
 // and waits for its turn on the pool, whose threads reach the lock in any
 // order (two batch chunks in flight once ran the second chunk first).
+// A condition variable on the pthread primitive: std::condition_variable::wait
+// binds to GLIBCXX_3.4.30 (GCC 12), newer than the prebuilt binaries promise.
+class TurnSignal {
+ public:
+  TurnSignal() { pthread_cond_init(&cond_, nullptr); }
+  ~TurnSignal() { pthread_cond_destroy(&cond_); }
+  TurnSignal(const TurnSignal&) = delete;
+  TurnSignal& operator=(const TurnSignal&) = delete;
+  template <typename Pred>
+  void wait(std::unique_lock<std::mutex>& lock, Pred ready) {
+    while (!ready()) pthread_cond_wait(&cond_, lock.mutex()->native_handle());
+  }
+  void notifyAll() { pthread_cond_broadcast(&cond_); }
+
+ private:
+  pthread_cond_t cond_;
+};
+
 struct HandleState {
   std::mutex mutex;
-  std::condition_variable turnChanged;
+  TurnSignal turnChanged;
   std::unique_ptr<ipvs::Client> client;
   std::atomic<bool> closed{false};
   std::atomic<uint64_t> issued{0};  // tickets handed out, on the JS thread
@@ -45,7 +63,7 @@ struct HandleState {
   void nextTurn() {
     ++serving;
     while (abandoned.erase(serving) > 0) ++serving;
-    turnChanged.notify_all();
+    turnChanged.notifyAll();
   }
 };
 using HandleRef = std::shared_ptr<HandleState>;
