@@ -62,7 +62,14 @@ import {
   validateServiceSpec,
   validateTimeouts,
 } from './validate.js';
-import { RecordWriter, decodeDestinations, decodeServices, decodeSnapshot, type Reply } from './wire.js';
+import {
+  RecordWriter,
+  destinationsSlices,
+  servicesSlices,
+  snapshotSlices,
+  type Reply,
+  type SlicedDecode,
+} from './wire.js';
 
 native.setErrorClass(IpvsError);
 
@@ -285,7 +292,7 @@ export class Ipvs implements AsyncDisposable {
   async #read<T>(
     op: string,
     call: (handle: NativeHandle, reuse: ArrayBuffer | undefined) => Promise<Reply | null>,
-    decode: (reply: Reply) => T,
+    decode: (reply: Reply) => SlicedDecode<T>,
   ): Promise<T | undefined> {
     const handle = this.#h(op);
     const spare = this.#spare;
@@ -295,7 +302,13 @@ export class Ipvs implements AsyncDisposable {
       const reply = await call(handle, spare);
       if (!reply) return undefined;
       buffer = reply.records;
-      return decode(reply);
+      // A slice per turn of the event loop; the buffer stays ours until the last.
+      const decoder = decode(reply);
+      for (;;) {
+        const step = decoder.next();
+        if (step.done) return step.value;
+        await yieldToEventLoop();
+      }
     } finally {
       // Another read may have put a buffer back meanwhile: keep the larger.
       const kept = this.#spare as ArrayBuffer | undefined;
@@ -331,14 +344,15 @@ export class Ipvs implements AsyncDisposable {
 
   /** Every virtual service with its counters, in the kernel's order. */
   async listServices(): Promise<Service[]> {
-    return (await this.#read('listServices', (h, reuse) => native.listServices(h, reuse), decodeServices))!;
+    return (await this.#read('listServices', (h, reuse) => native.listServices(h, reuse), servicesSlices))!;
   }
 
   /** One service, or `undefined` when the kernel has no such service. */
   async getService(key: ServiceKey): Promise<Service | undefined> {
     validateServiceKey(key);
     const [record, names] = this.#keyRecord(key);
-    return this.#read('getService', (h, reuse) => native.getService(h, record, names, reuse), (r) => decodeServices(r)[0]);
+    const found = await this.#read('getService', (h, reuse) => native.getService(h, record, names, reuse), servicesSlices);
+    return found?.[0];
   }
 
   /** Creates a virtual service. Rejects with `EEXIST` when it exists. */
@@ -368,7 +382,7 @@ export class Ipvs implements AsyncDisposable {
     validateServiceKey(key);
     try {
       const [record, names] = this.#keyRecord(key);
-      return (await this.#read('listDestinations', (h, reuse) => native.listDests(h, record, names, reuse), decodeDestinations))!;
+      return (await this.#read('listDestinations', (h, reuse) => native.listDests(h, record, names, reuse), destinationsSlices))!;
     } catch (e) {
       if (e instanceof IpvsError && e.code === 'ESRCH') {
         throw new IpvsError(`no such service ${describeServiceKey(key)} (ESRCH)`, {
@@ -415,9 +429,11 @@ export class Ipvs implements AsyncDisposable {
    * The records of the last read are kept (one buffer per `Ipvs`, up to
    * ~160 bytes per service and destination; released by `close()`) and written
    * over by the next read, so a table watched in a loop costs no fresh memory.
+   * The records become objects 1024 at a time, a slice per turn of the event
+   * loop, so a large table does not hold the loop for the whole decode.
    */
   async snapshot(): Promise<ServiceWithDestinations[]> {
-    return (await this.#read('snapshot', (h, reuse) => native.snapshot(h, reuse), decodeSnapshot))!;
+    return (await this.#read('snapshot', (h, reuse) => native.snapshot(h, reuse), snapshotSlices))!;
   }
 
   /** Deletes every service and destination (`ipvsadm -C`). */

@@ -50,6 +50,11 @@ import {
   decodeDestinations,
   decodeServices,
   decodeSnapshot,
+  DECODE_SLICE,
+  destinationsSlices,
+  servicesSlices,
+  snapshotSlices,
+  type SlicedDecode,
 } from '../../lib/wire.js';
 import { expectedDestination, expectedService, Gen, genDestinationSpec, genServiceSpec } from './gen.js';
 import { CONSTANTS, headerEnum, h } from './records-h.js';
@@ -1004,6 +1009,14 @@ describe('destinations from the kernel (reply records)', () => {
   });
 });
 
+/** Runs a sliced decoder to the end, counting the slices it yielded after. */
+function runCounting<T>(decoder: SlicedDecode<T>): { steps: number; value: T } {
+  for (let steps = 0; ; steps++) {
+    const step = decoder.next();
+    if (step.done) return { steps, value: step.value };
+  }
+}
+
 describe('snapshots', () => {
   test('each service takes the destinations its count names, zero included', () => {
     const reply = new ReplyBuilder()
@@ -1032,6 +1045,46 @@ describe('snapshots', () => {
 
   test('an empty table is an empty snapshot', () => {
     expect(decodeSnapshot(new ReplyBuilder().build())).toEqual([]);
+  });
+
+  test('a large table decodes a slice at a time, with nothing lost or repeated at the seams', () => {
+    // Services of 0..12 destinations, so that service groups straddle every slice boundary.
+    const b = new ReplyBuilder();
+    const expected: string[][] = [];
+    let records = 0;
+    for (let port = 1; records < 3 * DECODE_SLICE + 100; port++) {
+      const count = port % 13;
+      b.service(kernelService({ destCount: count, port }));
+      const dests: string[] = [];
+      for (let j = 0; j < count; j++) {
+        b.destination(kernelDest({ address: [10, (port >> 8) & 255, port & 255, j + 1] }));
+        dests.push(`10.${(port >> 8) & 255}.${port & 255}.${j + 1}`);
+      }
+      expected.push(dests);
+      records += 1 + count;
+    }
+    const reply = b.build();
+    const { steps, value } = runCounting(snapshotSlices(reply));
+    // One yield per slice begun after the first, give or take the last service group.
+    expect(steps).toBe(Math.ceil(records / DECODE_SLICE) - 1);
+    expect(value.map((s) => s.destinations.map((d) => d.address))).toEqual(expected);
+    expect(value).toEqual(decodeSnapshot(reply));
+  });
+
+  test('service and destination lists yield once per full slice', () => {
+    const n = 2 * DECODE_SLICE + 5;
+    const services = new ReplyBuilder();
+    const dests = new ReplyBuilder();
+    for (let i = 0; i < n; i++) {
+      services.service(kernelService({ port: i + 1 }));
+      dests.destination(kernelDest({ port: i + 1 }));
+    }
+    const s = runCounting(servicesSlices(services.build()));
+    expect(s.steps).toBe(2);
+    expect(s.value.map((x) => ('port' in x ? x.port : -1))).toEqual(Array.from({ length: n }, (_, i) => i + 1));
+    const d = runCounting(destinationsSlices(dests.build()));
+    expect(d.steps).toBe(2);
+    expect(d.value.map((x) => x.port)).toEqual(Array.from({ length: n }, (_, i) => i + 1));
   });
 
   test('services only, all without destinations', () => {
