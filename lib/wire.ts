@@ -580,27 +580,23 @@ export function decodeAll<T>(decoder: SlicedDecode<T>): T {
   }
 }
 
-/** Services of a `listServices`/`getService` reply. */
-export function* servicesSlices(reply: Reply): SlicedDecode<Service[]> {
+/** Every record of a reply read by `read`, a slice at a time. */
+function* recordSlices<T>(reply: Reply, read: (r: ReplyReader, index: number) => T): SlicedDecode<T[]> {
   const r = new ReplyReader(reply);
-  const out: Service[] = [];
+  const out: T[] = [];
   for (let i = 0; i < r.count; i++) {
-    out.push(r.service(i));
+    out.push(read(r, i));
     if ((i + 1) % DECODE_SLICE === 0) yield;
   }
   return out;
 }
 
+/** Services of a `listServices`/`getService` reply. */
+export const servicesSlices = (reply: Reply): SlicedDecode<Service[]> => recordSlices(reply, (r, i) => r.service(i));
+
 /** Destinations of a `listDests` reply. */
-export function* destinationsSlices(reply: Reply): SlicedDecode<Destination[]> {
-  const r = new ReplyReader(reply);
-  const out: Destination[] = [];
-  for (let i = 0; i < r.count; i++) {
-    out.push(r.destination(i));
-    if ((i + 1) % DECODE_SLICE === 0) yield;
-  }
-  return out;
-}
+export const destinationsSlices = (reply: Reply): SlicedDecode<Destination[]> =>
+  recordSlices(reply, (r, i) => r.destination(i));
 
 /** A `snapshot` reply: each service record is followed by its destinations. */
 export function* snapshotSlices(reply: Reply): SlicedDecode<ServiceWithDestinations[]> {
