@@ -18,7 +18,15 @@
 import { mkdir, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 
-import { canonicalAddress, describeDestination, describeServiceKey, destinationPort, serviceKeyFamily, serviceKeyId } from './convert.js';
+import {
+  canonicalAddress,
+  describeDestination,
+  describeServiceKey,
+  destinationPort,
+  isFwmarkKey,
+  serviceKeyFamily,
+  serviceKeyId,
+} from './convert.js';
 import type { IpvsError } from './errors.js';
 import type { Ipvs } from './ipvs.js';
 import { netmaskValue, schedFlagBits } from './ipvsadm/common.js';
@@ -219,7 +227,7 @@ function destinationChanges(want: DestinationSpec, have: Destination): ApplyChan
 // Identity
 
 const keyOf = (s: ServiceKey): ServiceKey =>
-  'fwmark' in s ? { fwmark: s.fwmark, family: s.family ?? 'inet' } : { protocol: s.protocol, address: canonicalAddress(s.address) ?? s.address, port: s.port };
+  isFwmarkKey(s) ? { fwmark: s.fwmark, family: s.family ?? 'inet' } : { protocol: s.protocol, address: canonicalAddress(s.address) ?? s.address, port: s.port };
 
 const destId = (address: string, port: number): string => describeDestination(canonicalAddress(address) ?? address, port);
 const claimOfDest = (serviceId: string, id: string): string => `${serviceId} -> ${id}`;

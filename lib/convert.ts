@@ -275,11 +275,20 @@ function hostPart(address: string): string {
 }
 
 /**
+ * True for a fwmark service key. A key is one when its `fwmark` is set: a key
+ * spread from settings such as `{ protocol, address, port, fwmark: undefined }`
+ * is an address key, as validation reads it, and must be sent as one.
+ */
+export function isFwmarkKey(key: ServiceKey): key is Extract<ServiceKey, { fwmark: number }> {
+  return (key as { fwmark?: unknown }).fwmark !== undefined;
+}
+
+/**
  * How a service is named in messages: `tcp 10.0.0.1:80`, `udp [2001:db8::1]:53`,
  * `fwmark 7`, `fwmark 7 inet6`. Addresses appear in canonical form.
  */
 export function describeServiceKey(key: ServiceKey): string {
-  if ('fwmark' in key) return key.family === 'inet6' ? `fwmark ${key.fwmark} inet6` : `fwmark ${key.fwmark}`;
+  if (isFwmarkKey(key)) return key.family === 'inet6' ? `fwmark ${key.fwmark} inet6` : `fwmark ${key.fwmark}`;
   return `${key.protocol} ${hostPart(key.address)}:${key.port}`;
 }
 
@@ -367,7 +376,7 @@ export function schedulerFlagsToRaw(flags: readonly SchedulerFlag[]): number {
 
 /** The family of a service key (an fwmark key without one is `'inet'`). */
 export function serviceKeyFamily(key: ServiceKey): Family {
-  if ('fwmark' in key) return key.family ?? 'inet';
+  if (isFwmarkKey(key)) return key.family ?? 'inet';
   return addressFamily(key.address) === 'inet6' ? 'inet6' : 'inet';
 }
 
@@ -380,7 +389,7 @@ export function serviceKeyFamily(key: ServiceKey): Family {
  */
 export function destinationPort(port: number | undefined, serviceKey: ServiceKey): number {
   if (port !== undefined) return port;
-  return 'fwmark' in serviceKey ? 0 : serviceKey.port;
+  return isFwmarkKey(serviceKey) ? 0 : serviceKey.port;
 }
 
 /** @internal */

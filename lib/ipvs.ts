@@ -54,6 +54,7 @@ import type {
 } from './types.js';
 import {
   validateBatchOp,
+  validateBatchOps,
   validateDaemonSpec,
   validateDaemonState,
   validateDestinationKey,
@@ -182,6 +183,7 @@ function daemonWords(state: DaemonState, iface?: string): (code: string) => stri
 const plainWords = (): undefined => undefined;
 
 const OK: BatchResult = Object.freeze({ ok: true });
+const ignore = (): void => {};
 
 /** Packs one batch operation (already validated) into the writer. */
 function writeBatchOp(w: RecordWriter, op: BatchOp): void {
@@ -266,8 +268,9 @@ export class Ipvs implements AsyncDisposable {
   }
 
   /**
-   * Releases the socket (after operations in flight finish). Later calls
-   * reject with `EBADF`. Idempotent. Nothing keeps the namespace alive after.
+   * Releases the socket once every call made before it has run (a batch in
+   * progress stops at its next chunk and rejects). Calls made after it reject
+   * with `EBADF`. Idempotent. Nothing keeps the namespace alive after.
    */
   close(): void {
     if (this.#handle) native.close(this.#handle);
@@ -389,6 +392,7 @@ export class Ipvs implements AsyncDisposable {
           errno: e.errno,
           code: e.code,
           op: 'listDestinations',
+          ...(e.extack === undefined ? {} : { extack: e.extack }),
         });
       }
       throw e;
@@ -495,6 +499,7 @@ export class Ipvs implements AsyncDisposable {
    * and nothing reaches the kernel.
    */
   async batch(ops: readonly BatchOp[]): Promise<BatchResult[]> {
+    validateBatchOps(ops);
     for (let start = 0; start < ops.length; start += VALIDATE_SLICE) {
       const end = Math.min(ops.length, start + VALIDATE_SLICE);
       for (let i = start; i < end; i++) validateBatchOp(ops[i], 'ops', i);
@@ -514,14 +519,24 @@ export class Ipvs implements AsyncDisposable {
         }
       });
     };
+    // Two chunks in flight. Each is watched from the moment it is sent: one
+    // that fails (the handle closed under us) while we wait for the other
+    // must not be an unhandled rejection, which ends the process.
     let inFlight: Promise<void> | undefined;
-    for (let start = 0; start < ops.length; start += BATCH_CHUNK) {
-      const next = sendChunk(start);
-      if (inFlight) await inFlight;
-      inFlight = next;
-      if (start + BATCH_CHUNK < ops.length) await yieldToEventLoop();
+    try {
+      for (let start = 0; start < ops.length; start += BATCH_CHUNK) {
+        const next = sendChunk(start);
+        next.catch(ignore);
+        const previous = inFlight;
+        inFlight = next;
+        if (previous) await previous;
+        if (start + BATCH_CHUNK < ops.length) await yieldToEventLoop();
+      }
+      await inFlight;
+    } catch (e) {
+      await inFlight?.catch(ignore); // nothing of this call runs after it has failed
+      throw e;
     }
-    if (inFlight) await inFlight;
     return results;
   }
 

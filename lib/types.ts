@@ -174,7 +174,12 @@ export interface Destination {
   family: Family;
   /** Real server port. */
   port: number;
-  /** Forwarding method; `'local'` when the kernel found the address local. */
+  /**
+   * Forwarding method. `'local'` (the kernel's LOCALNODE) is only ever read:
+   * older kernels chose it for a local address, and another netlink client
+   * may set it. It cannot be written back: update such a destination with the
+   * method it should have.
+   */
   forwarding: Forwarding | 'local';
   /** Scheduling weight. */
   weight: number;

@@ -18,8 +18,8 @@
  * Unknown properties are errors, so a typo such as `wieght` cannot silently
  * fall back to a default. The fields that only the kernel reports (`stats`,
  * `rates`, connection counts, `family`) are accepted and ignored, so a value
- * read back can be fed straight into an update; a `family` given must agree
- * with the address.
+ * read back can be fed straight into an update (but for forwarding `'local'`,
+ * which is never written); a `family` given must agree with the address.
  *
  * @internal
  * @module
@@ -32,6 +32,7 @@ import {
   describeServiceKey,
   ipv4ToNumber,
   isContiguousMask,
+  isFwmarkKey,
   parseIPv6,
   schedulerFlagNames,
   serviceKeyFamily,
@@ -485,7 +486,7 @@ function checkDestinationSpec(spec: unknown, serviceKey: ServiceKey): asserts sp
         `is ${familyWord(serviceFamily)}; only forwarding 'tunnel' may mix families`,
     );
   }
-  if (!('fwmark' in serviceKey) && forwarding !== 'masq' && spec.port !== undefined && spec.port !== serviceKey.port) {
+  if (!isFwmarkKey(serviceKey) && forwarding !== 'masq' && spec.port !== undefined && spec.port !== serviceKey.port) {
     throw new RangeError(
       `${at('port')} must be the service's port ${serviceKey.port} with forwarding '${forwarding}', got ${show(spec.port)}`,
     );
@@ -622,6 +623,16 @@ function isMulticast(address: string, family: Family): boolean {
 
 // ---------------------------------------------------------------------------
 // Batches
+
+/**
+ * The operations of a batch must be an array (each is checked by
+ * {@link validateBatchOp}).
+ *
+ * @throws TypeError naming `ops` and the value
+ */
+export function validateBatchOps(ops: unknown): asserts ops is readonly unknown[] {
+  if (!Array.isArray(ops)) throw new TypeError(`ops must be an array of operations, got ${show(ops)}`);
+}
 
 /**
  * Validates one {@link BatchOp}: its `type`, and its `service` (a whole spec

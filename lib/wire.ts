@@ -25,6 +25,7 @@ import {
   destinationPort,
   formatIPv6,
   ipv4ToNumber,
+  isFwmarkKey,
   numberToIPv4,
   parseIPv6,
   rawToChecksum,
@@ -173,7 +174,7 @@ export class RecordWriter {
 
   #serviceKey(base: number, key: ServiceKey): void {
     const w = this.#words;
-    if ('fwmark' in key) {
+    if (isFwmarkKey(key)) {
       w[base + W_SVC_FAMILY] = key.family === 'inet6' ? AF_INET6 : AF_INET;
       w[base + W_SVC_FWMARK] = key.fwmark;
       w[base + W_SVC_NETMASK] = key.family === 'inet6' ? DEFAULT_NETMASK_V6 : DEFAULT_NETMASK_V4;

@@ -10,7 +10,8 @@
 //
 // Environment:
 //   IPVS_KERNEL=auto|host|uml  where kernel tests run (default auto)
-//   IPVS_REQUIRE_KERNEL=1      no kernel with IPVS is a failure (CI sets it); always wins
+//   IPVS_REQUIRE_KERNEL=1      no kernel with IPVS is a failure (CI sets it); always wins;
+//                              so is a kernel suite that ran no test or skipped one
 //   IPVS_SKIP_KERNEL=1         no kernel with IPVS: skip kernel tests with a loud warning
 //                              (without it the run fails with instructions)
 //   IPVS_UML_*                 see scripts/uml.mjs
@@ -20,7 +21,7 @@ import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
-import { INSTALL_HINT, repoRoot, runInUml, selectKernel } from './uml.mjs';
+import { INSTALL_HINT, preloadHostModules, repoRoot, runInUml, selectKernel } from './uml.mjs';
 
 const require = createRequire(import.meta.url);
 const env = process.env;
@@ -102,8 +103,43 @@ function readCounts(json) {
   }
 }
 
+// --- prebuilt binaries -----------------------------------------------------
+// Unit tests check the binaries the package ships and install the packed
+// package, so they must exist and be built from the current native/ sources:
+// a fresh clone has none (prebuilds/ is not committed), and a stale one would
+// test old code. Built here, so that `npm install && npm test` is enough.
+
+/** Newest modification time (ms) of the files below `dir` (or of `dir` itself). */
+function newestMtime(p) {
+  const st = fs.statSync(p);
+  if (!st.isDirectory()) return st.mtimeMs;
+  let newest = 0;
+  for (const e of fs.readdirSync(p)) newest = Math.max(newest, newestMtime(path.join(p, e)));
+  return newest;
+}
+
+async function ensurePrebuilds() {
+  const { PREBUILT_TARGETS, prebuildPath } = await import(path.join(repoRoot, 'dist', 'loader.js'));
+  const sources = Math.max(newestMtime(path.join(repoRoot, 'native')), newestMtime(path.join(repoRoot, 'binding.gyp')));
+  const stale = PREBUILT_TARGETS.filter((t) => {
+    const file = path.join(repoRoot, prebuildPath(t.platform, t.arch, t.libc));
+    return !fs.existsSync(file) || fs.statSync(file).mtimeMs < sources;
+  });
+  if (!stale.length) return 0;
+  out(`── prebuilds: ${stale.map((t) => `${t.platform}-${t.arch}`).join(', ')} missing or older than native/ — building ──`);
+  return runHost([process.execPath, path.join(repoRoot, 'scripts', 'prebuild.mjs'), '--arch', stale.map((t) => t.arch).join(',')]);
+}
+
 // --- run -------------------------------------------------------------------
 const results = []; // { suite, where, code, counts, seconds, note }
+
+if (chosen.has('unit')) {
+  const code = await ensurePrebuilds();
+  if (code !== 0) {
+    console.error(`test: npm run prebuilds failed (exit ${code}); see docs/install.md for the cross compiler it needs`);
+    process.exit(code);
+  }
+}
 
 if (chosen.has('unit')) {
   out('── unit tests (host) ──');
@@ -132,10 +168,20 @@ if (chosen.has('kernel')) {
     const where = sel.where === 'host' ? 'host kernel' : `User-Mode Linux ${sel.uml.version}`;
     out(`── kernel tests on ${where} ──`);
     out(`   (${sel.reason})`);
+    if (sel.where === 'host') {
+      const missing = preloadHostModules();
+      if (missing.length) out(`   (could not load ${missing.join(', ')}: the tests that need them will fail)`);
+    }
     const t = Date.now();
     const { json, argv } = vitestArgv('kernel');
     const code = sel.where === 'host' ? await runHost(argv) : await runInUml(argv, { uml: sel.uml, cwd: repoRoot });
-    results.push({ suite: 'kernel', where, code, counts: readCounts(json), seconds: (Date.now() - t) / 1000 });
+    const counts = readCounts(json);
+    // In CI a kernel suite that collected nothing, or skipped anything, proves nothing.
+    let note;
+    if (env.IPVS_REQUIRE_KERNEL === '1' && counts && (counts.total === 0 || counts.skipped > 0)) {
+      note = `FAILED (IPVS_REQUIRE_KERNEL=1): ${plural(counts.total, 'test')} ran, ${counts.skipped} skipped`;
+    }
+    results.push({ suite: 'kernel', where, code: note ? 1 : code, counts, seconds: (Date.now() - t) / 1000, note });
   }
 }
 
@@ -145,17 +191,17 @@ const ran = results.reduce((n, r) => n + (r.counts?.total ?? 0), 0);
 out('\n── ipvs-ts test summary ──');
 for (const r of results) {
   let line;
-  if (r.note) line = r.note;
-  else if (!r.counts) line = `no report (vitest exited with ${r.code})`;
+  if (!r.counts) line = r.note ?? `no report (vitest exited with ${r.code})`;
   else {
     const c = r.counts;
     line = `${plural(c.total, 'test')} in ${plural(c.files, 'file')}: ${c.passed} passed, ${c.failed} failed${c.skipped ? `, ${c.skipped} skipped` : ''}`;
     if (c.failedFiles) line += ` (${plural(c.failedFiles, 'file')} failed)`;
+    if (r.note) line += ` — ${r.note}`;
   }
   const bad = r.code !== 0 || (r.counts && r.counts.failed > 0) || (!r.counts && !r.note);
   if (bad) failed = true;
   const time = r.seconds ? ` (${r.seconds.toFixed(1)} s${r.where.startsWith('User-Mode') ? ', boot included' : ''})` : '';
-  const place = r.note ? ''.padEnd(29) : `on ${r.where.padEnd(26)}`;
+  const place = r.counts ? `on ${r.where.padEnd(26)}` : ''.padEnd(29);
   out(`  ${r.suite.padEnd(6)} ${place} ${line}${time}${bad ? `  ✗ exit ${r.code}` : ''}`);
 }
 if (ran === 0 && !results.every((r) => r.note)) {

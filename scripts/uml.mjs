@@ -203,6 +203,18 @@ export function hostIpvs() {
 }
 
 /**
+ * On the host path, loads the modules the guest preloads (PRELOAD_MODULES), so
+ * that the kernel tests find the same kernel either way (tunl0 exists only once
+ * ipip is loaded, for one). Returns the modules that could not be loaded.
+ * @returns {string[]}
+ */
+export function preloadHostModules() {
+  const modprobe = which('modprobe', SBIN);
+  if (!modprobe) return [...PRELOAD_MODULES];
+  return PRELOAD_MODULES.filter((m) => spawnSync(modprobe, ['-q', m], { stdio: 'ignore', timeout: 20_000 }).status !== 0);
+}
+
+/**
  * Where kernel tests can run: IPVS_KERNEL=host|uml forces a choice, default auto
  * (the host if hostIpvs() says so, else UML).
  * @returns {{where: 'host'|'uml'|null, reason: string, uml?: ReturnType<typeof findUml>}}

@@ -9,7 +9,7 @@
 
 import { readFileSync } from 'node:fs';
 
-import { schedulerFlagsToRaw } from '../convert.js';
+import { isFwmarkKey, schedulerFlagsToRaw } from '../convert.js';
 import { SVC_F_SCHED1 } from '../kernel.js';
 import type { Destination, Family, Protocol, SchedulerFlag, Service, ServiceKey } from '../types.js';
 
@@ -219,10 +219,8 @@ const AF_INET = 2;
 const AF_INET6 = 10;
 const PROTO_NUMBER: Record<Protocol, number> = { tcp: 6, udp: 17, sctp: 132 };
 
-/** True for a fwmark service key. */
-export function isFwmark(key: ServiceKey): key is Extract<ServiceKey, { fwmark: number }> {
-  return 'fwmark' in key && typeof key.fwmark === 'number';
-}
+/** True for a fwmark service key (the library's own test, under the name this module uses). */
+export const isFwmark = isFwmarkKey;
 
 /** Address family of a service key (fwmark services carry it; address services imply it). */
 export function serviceFamily(key: ServiceKey & { family?: Family }): Family {

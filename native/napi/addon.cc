@@ -25,8 +25,9 @@ using napi_job::errnoCode;
 // Random; marks objects created by this addon as IPVS handles.
 constexpr napi_type_tag kHandleTag = {0x6a1f3c2e9b7d4f10ULL, 0x83c5e2a4d1b06f97ULL};
 
-// What a JS handle owns. close() drops the client at once when it is idle;
-// otherwise the job in flight drops it when it finishes.
+// What a JS handle owns. close() lets every call made before it run, then
+// drops the client: at once when nothing is pending, else when the last of
+// those calls ends its turn. Calls queued after close() reject with EBADF.
 //
 // Jobs on one handle run one at a time and in the order they were queued, as
 // requests written to one socket would: each takes a ticket on the JS thread
@@ -54,16 +55,35 @@ struct HandleState {
   std::mutex mutex;
   TurnSignal turnChanged;
   std::unique_ptr<ipvs::Client> client;
-  std::atomic<bool> closed{false};
   std::atomic<uint64_t> issued{0};  // tickets handed out, on the JS thread
-  uint64_t serving = 0;             // whose turn it is; under `mutex`
-  std::set<uint64_t> abandoned;     // later tickets whose job will never run; under `mutex`
+  // Tickets from this number on were issued after close() and never run.
+  std::atomic<uint64_t> closedFrom{UINT64_MAX};
+  uint64_t serving = 0;          // whose turn it is; under `mutex`
+  std::set<uint64_t> abandoned;  // later tickets whose job will never run; under `mutex`
 
-  // Passes the turn on, over abandoned tickets. Call under `mutex`.
+  bool closed() const { return closedFrom != UINT64_MAX; }
+
+  // Passes the turn on, over abandoned tickets; after close(), drops the
+  // client once no call made before it is left. Call under `mutex`.
   void nextTurn() {
     ++serving;
     while (abandoned.erase(serving) > 0) ++serving;
+    dropClientWhenDone();
     turnChanged.notifyAll();
+  }
+
+  // Nothing keeps the socket (or its namespace) after the last call made before close().
+  void dropClientWhenDone() {
+    if (closed() && serving >= closedFrom) client.reset();
+  }
+
+  // The same, for a thread that has just released `mutex`: close() only
+  // tries the lock, so a close() that came while this thread held it
+  // (after its own check) is caught here.
+  void dropClientWhenDoneAfterUnlock() {
+    if (!closed()) return;
+    std::lock_guard<std::mutex> lock(mutex);
+    dropClientWhenDone();
   }
 };
 using HandleRef = std::shared_ptr<HandleState>;
@@ -95,29 +115,33 @@ class Ticket {
   Ticket& operator=(const Ticket&) = delete;
   ~Ticket() {
     if (used_) return;
-    std::lock_guard<std::mutex> lock(handle_->mutex);
-    if (handle_->serving == number_) {
-      handle_->nextTurn();
-    } else {
-      handle_->abandoned.insert(number_);
+    {
+      std::lock_guard<std::mutex> lock(handle_->mutex);
+      if (handle_->serving == number_) {
+        handle_->nextTurn();
+      } else {
+        handle_->abandoned.insert(number_);
+      }
     }
+    handle_->dropClientWhenDoneAfterUnlock();
   }
 
   // Runs `fn(client)` on the pool thread, in turn, under the handle's lock.
   template <typename Fn>
   void run(const Fn& fn) {
     HandleState& h = *handle_;
+    struct AfterUnlock {
+      HandleState& h;
+      ~AfterUnlock() { h.dropClientWhenDoneAfterUnlock(); }
+    } afterUnlock{h};  // destroyed after `lock`
     std::unique_lock<std::mutex> lock(h.mutex);
     h.turnChanged.wait(lock, [&] { return h.serving == number_; });
     used_ = true;
     struct EndTurn {
       HandleState& h;
-      ~EndTurn() {
-        if (h.closed) h.client.reset();  // nothing keeps the socket (or its namespace) after close()
-        h.nextTurn();
-      }
+      ~EndTurn() { h.nextTurn(); }
     } endTurn{h};
-    if (h.closed || !h.client) throw nl::Error(EBADF, "the IPVS handle is closed");
+    if (number_ >= h.closedFrom || !h.client) throw nl::Error(EBADF, "the IPVS handle is closed");
     try {
       fn(*h.client);
     } catch (const nl::Error& e) {
@@ -177,10 +201,12 @@ Napi::Value Open(const Napi::CallbackInfo& info) {
 
 Napi::Value Close(const Napi::CallbackInfo& info) {
   HandleRef& handle = *unwrapHandle(info[0]);
-  handle->closed = true;
-  // A job in flight holds the lock; it drops the client itself when done.
+  // Tickets are issued on this thread, so `issued` is exact here.
+  if (!handle->closed()) handle->closedFrom = handle->issued.load();
+  // A job in flight holds the lock; the turn it passes on drops the client
+  // when it is the last. Otherwise nothing may be pending at all: drop it now.
   std::unique_lock<std::mutex> lock(handle->mutex, std::try_to_lock);
-  if (lock.owns_lock()) handle->client.reset();
+  if (lock.owns_lock()) handle->dropClientWhenDone();
   return info.Env().Undefined();
 }
 

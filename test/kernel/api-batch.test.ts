@@ -184,6 +184,9 @@ describe('batch()', () => {
     const long = Array.from({ length: 6000 }, (_, i) => valid(i % 60000));
     long.push({ type: 'addService', service: { protocol: 'tcp', address: '10.0.0.2', port: 0 } });
     cases.push([long, RangeError, /^ops\[6000\]\.service\.port 0/]);
+    // Not an array at all.
+    cases.push([{ 0: valid(0), length: 1 } as unknown as BatchOp[], TypeError, /^ops must be an array of operations, got \{ '0': .*length: 1 \}$/]);
+    cases.push([undefined as unknown as BatchOp[], TypeError, /^ops must be an array of operations, got undefined$/]);
     for (const [ops, kind, message] of cases) {
       const e = await ipvs.batch(ops).then(
         () => new Error('resolved'),

@@ -70,6 +70,7 @@ describe('timeouts', () => {
   });
 
   it('an absent timeout or 0 keeps the current value', async () => {
+    await ipvs.setTimeouts({ tcp: 1000, tcpFin: 60, udp: 200 });
     await ipvs.setTimeouts({ udp: 30 });
     expect(timeoutsByIpvsadm(ns)).toStrictEqual({ tcp: 1000, tcpFin: 60, udp: 30 });
     await ipvs.setTimeouts({ tcp: 0, tcpFin: 45, udp: 0 });

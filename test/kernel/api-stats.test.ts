@@ -88,6 +88,9 @@ function traffic(n: number, port = 80): { connections: number; bytes: number } {
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+/** The connections a service has counted so far (settled by the test before, if any). */
+const connsOf = async (key: ServiceKey): Promise<bigint> => (await ipvs.getService(key))!.stats.conns;
+
 /**
  * The kernel counts per CPU and folds the counts into what readers see when
  * its estimator runs (every 2 s). Waits until the service shows `conns`
@@ -202,8 +205,9 @@ describe('counters under real traffic through a masq service', () => {
   });
 
   it('rates equal ipvsadm --rate --exact once the estimator is frozen', async () => {
+    const connsBefore = await connsOf(SERVICE);
     traffic(6);
-    await countersSettle(26n);
+    await countersSettle(connsBefore + 6n);
     // Let the estimator (every 2 s) see the traffic, then freeze it.
     for (let i = 0; i < 50; i++) {
       const s = (await ipvs.getService(SERVICE))!;
@@ -227,10 +231,11 @@ describe('counters under real traffic through a masq service', () => {
   });
 
   it('updateService and updateDestination keep counters and a live connection', async () => {
+    const connsBefore = await connsOf(SERVICE);
     const holder = client.spawn('node', ['-e', HOLDING_CLIENT], { stdio: ['ignore', 'pipe', 'inherit'] });
     try {
       await waitForLine(holder, /^connected$/);
-      await countersSettle(27n);
+      await countersSettle(connsBefore + 1n);
       const before = await ipvs.snapshot();
       const beforeDests = before[0]!.destinations;
       expect(beforeDests.reduce((n, d) => n + d.activeConnections, 0)).toBe(1);

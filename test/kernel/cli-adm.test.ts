@@ -50,8 +50,15 @@ describe('listings: every option, byte for byte, on the fixture table', () => {
     sh('timeout 1 bash -c "exec 3<>/dev/tcp/2001:db8::1/80" 2>/dev/null; true');
     sh('for i in $(seq 1 40); do echo "query number $i" > /dev/udp/10.0.0.2/53; done; true');
     ok(ipvsadmIn(ns, ['--set', '1000', '60', '200']));
-    // Let the estimator see the traffic, then freeze it so both tools read the same rates.
-    sh('sleep 3; sysctl -qw net.ipv4.vs.run_estimation=0; sleep 1');
+    // Let the estimator see the traffic (a service line shows a rate), then
+    // freeze it so both tools read the same rates.
+    const rated = (): boolean =>
+      ok(ipvsadmIn(ns, ['-Ln', '--rate', '--exact']))
+        .split('\n')
+        .some((line) => /^(TCP|UDP|SCTP|FWM) /.test(line) && line.trim().split(/\s+/).slice(2).some((col) => col !== '0'));
+    for (let i = 0; i < 60 && !rated(); i++) sh('sleep 0.2');
+    sh('sysctl -qw net.ipv4.vs.run_estimation=0; sleep 1');
+    if (!rated()) throw new Error('no rate showed within 12 s of the traffic: the --rate listings would compare zeros');
     // A process living in the namespace lets `--netns` read its connection table.
     ns.spawn('sleep', ['600']);
   }, 60_000);

@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 
 import { describe, expect, test } from 'vitest';
 
-import { canonicalAddress, serviceKeyId } from '../../lib/convert.js';
+import { canonicalAddress, describeServiceKey, serviceKeyId } from '../../lib/convert.js';
 import {
   AF_INET,
   AF_INET6,
@@ -293,6 +293,18 @@ describe('services to the kernel (request records)', () => {
       fwmark: 0xffffffff,
       netmask: 128,
     });
+  });
+
+  test('a key with fwmark: undefined is the address key validation took it for', () => {
+    // As settings spread into a key produce it: { protocol, address, port, fwmark: cfg.fwmark }.
+    const key = { protocol: 'tcp', address: '2001:db8::1', port: 80, fwmark: undefined } as unknown as ServiceKey;
+    validateServiceSpec(key);
+    const plain = { protocol: 'tcp', address: '2001:db8::1', port: 80 } as const;
+    expect(serviceWords(one((w) => w.serviceSpec(CMD_NEW_SERVICE, key)))).toEqual(serviceWords(one((w) => w.serviceSpec(CMD_NEW_SERVICE, plain))));
+    expect(describeServiceKey(key)).toBe('tcp [2001:db8::1]:80');
+    // Destination rules follow the address service too: the port must be the service's for 'route'.
+    expect(() => validateDestinationSpec({ address: '2001:db8::2', port: 8080 }, key)).toThrow(/must be the service's port 80/);
+    expect(one((w) => w.destinationSpec(CMD_NEW_DEST, key, { address: '2001:db8::2' })).w('kDestPort')).toBe(80);
   });
 
   test('serviceSpec defaults: scheduler wlc by name index, no flags or timeout, netmask all ones, no engine', () => {
