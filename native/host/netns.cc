@@ -40,9 +40,19 @@ void prepareRunDir() {
   }
 }
 
+// The name of a file in kNetnsRunDir, nothing else: the TypeScript layer
+// checks names too, but these run as root and unmount and unlink the path.
+void checkName(const std::string& name) {
+  if (name.empty() || name == "." || name == ".." || name.find('/') != std::string::npos ||
+      name.find('\0') != std::string::npos) {
+    throw nl::Error(EINVAL, "bad network namespace name '" + name + "'");
+  }
+}
+
 }  // namespace
 
 void createNetns(const std::string& name) {
+  checkName(name);
   prepareRunDir();
   std::string path = std::string(kNetnsRunDir) + "/" + name;
   int fd = ::open(path.c_str(), O_RDONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0);
@@ -81,6 +91,7 @@ void createNetns(const std::string& name) {
 }
 
 void deleteNetns(const std::string& name) {
+  checkName(name);
   std::string path = std::string(kNetnsRunDir) + "/" + name;
   struct stat st;
   if (::lstat(path.c_str(), &st) != 0) {

@@ -282,9 +282,17 @@ void Socket::dump(const std::function<std::vector<uint8_t>(uint32_t seq)>& build
       if (h.nlmsg_type >= NLMSG_MIN_TYPE) onData(h);
       return true;
     };
-    while (!done) {
-      size_t datagrams = receiveMany(kDumpSlots, kReceiveBufferSize);
-      for (size_t d = 0; d < datagrams && !done; ++d) forEachMessage(slot(d), batchLens_[d], onMessage);
+    try {
+      while (!done) {
+        size_t datagrams = receiveMany(kDumpSlots, kReceiveBufferSize);
+        for (size_t d = 0; d < datagrams && !done; ++d) forEachMessage(slot(d), batchLens_[d], onMessage);
+      }
+    } catch (...) {
+      // A dump left half-read keeps running in the kernel: its datagrams
+      // would meet the next request (a new dump gets EBUSY; a mutation's
+      // ACKs would queue behind them). Read it to its end first.
+      if (!done) drainQuietly();
+      throw;
     }
     if (!interrupted) return;
     if (attempt >= retries) {
@@ -344,6 +352,14 @@ constexpr uint32_t kNotWritten = 0xffffffff;
 
 }  // namespace
 
+void Socket::drainQuietly() noexcept {
+  try {
+    drain();
+  } catch (...) {
+    // Nothing more to do: the caller is already failing with its own error.
+  }
+}
+
 void Socket::drain() {
   for (;;) {
     ssize_t n = ::recv(fd_, buf_.data(), buf_.size(), MSG_DONTWAIT);
@@ -372,10 +388,14 @@ size_t Socket::chainDumps(size_t first, size_t count,
   std::vector<Slot> slots(count);
   chainBuf_.reserve(count * 2 * kChainSlot);
 
+  // Everything that may throw comes before the first entry is queued: an
+  // entry left in the ring would point at these slots after they are freed.
+  for (size_t i = 0; i < count; ++i) {
+    slots[i].seq = nextSeq();
+    slots[i].request = build(first + i, slots[i].seq);
+  }
   for (size_t i = 0; i < count; ++i) {
     Slot& s = slots[i];
-    s.seq = nextSeq();
-    s.request = build(first + i, s.seq);
     s.sendIov = {s.request.data(), s.request.size()};
     s.send.msg_name = &kernel;
     s.send.msg_namelen = sizeof kernel;
@@ -400,9 +420,18 @@ size_t Socket::chainDumps(size_t first, size_t count,
       uring_->recvmsg(fd_, &s.recv[r], MSG_TRUNC | MSG_DONTWAIT, i * 3 + 1 + r, link);
     }
   }
-  uring_->submitAndWait(static_cast<unsigned>(count * 3), [&](uint64_t data, int32_t res) {
-    slots[data / 3].res[data % 3] = res;
-  });
+  try {
+    uring_->submitAndWait(static_cast<unsigned>(count * 3), [&](uint64_t data, int32_t res) {
+      if (data / 3 < count) slots[data / 3].res[data % 3] = res;
+    });
+  } catch (...) {
+    // The ring's state is unknown (entries may still be queued, pointing at
+    // `slots`): close it, and take the plain path from now on.
+    uring_.reset();
+    uringUnavailable_ = true;
+    drainQuietly();
+    throw;
+  }
 
   std::vector<const nlmsghdr*> messages;
   for (size_t i = 0; i < count; ++i) {
@@ -469,7 +498,13 @@ void Socket::dumpMany(size_t count, const std::function<std::vector<uint8_t>(siz
       for (size_t i = start; i < start + n; ++i) plain(i);
       continue;
     }
-    size_t clean = chainDumps(start, n, build, onData);
+    size_t clean;
+    try {
+      clean = chainDumps(start, n, build, onData);
+    } catch (...) {
+      drainQuietly();  // as in dump(): no half-read dump is left for the next request
+      throw;
+    }
     if (clean == n) continue;
     // The chain went off its expected shape at dump `clean`: what follows it
     // may have read another dump's replies. Let every dump finish, then redo

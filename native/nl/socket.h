@@ -121,6 +121,8 @@ class Socket {
 
   // Reads and drops whatever is queued, so that no dump is left running.
   void drain();
+  // drain() for an error path: the error being thrown is the one to report.
+  void drainQuietly() noexcept;
   // One chain of dumpMany(); returns how many dumps (from `first`) completed cleanly.
   size_t chainDumps(size_t first, size_t count, const std::function<std::vector<uint8_t>(size_t, uint32_t)>& build,
                     const std::function<void(size_t, const nlmsghdr&)>& onData);

@@ -1,6 +1,7 @@
 #include "nl/uring.h"
 
 #include <linux/io_uring.h>
+
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -79,6 +80,12 @@ Uring::Sqe* Uring::next() {
 }
 
 namespace {
+
+// Headers older than Linux 5.5 lack it. A kernel that old fails the entry
+// (EINVAL), and its dumps take the plain path.
+#ifndef IOSQE_IO_HARDLINK
+#define IOSQE_IO_HARDLINK (1U << 3)
+#endif
 
 uint8_t linkFlags(Uring::Link link) {
   switch (link) {
