@@ -171,6 +171,18 @@ describe('network namespaces', () => {
     expect((await rejection(deleteNetns(name))).code).toBe('ENOENT');
   });
 
+  it('the native layer itself refuses a namespace name that is a path', async () => {
+    // Below the TypeScript checks: these calls run as root and unmount and unlink the path.
+    const { host } = await import('../../lib/host/native.js');
+    for (const bad of ['../x', '..', '.', 'a/b', '']) {
+      for (const call of [host.createNetns, host.deleteNetns]) {
+        const e = await call(bad).then(() => undefined, (err: unknown) => err);
+        expect(e, `${call.name}('${bad}')`).toMatchObject({ name: 'IpvsError', code: 'EINVAL' });
+      }
+    }
+    expect(existsSync('/run/x')).toBe(false);
+  });
+
   it('deletes a namespace made by ip netns add', async () => {
     ok(run('ip', ['netns', 'add', `${name}-ip`]));
     expect(await listNetns()).toContain(`${name}-ip`);
