@@ -382,6 +382,9 @@ Napi::Value RunMutations(const Napi::CallbackInfo& info, std::vector<ipvs::Mutat
 // here on the JS thread, decoded one by one as they are sent on the pool.
 Napi::Value Mutate(const Napi::CallbackInfo& info) {
   auto requests = std::make_shared<records::Requests>(napi_conv::requestsFromRecords(info[1], info[2]));
+  // Refused here, before anything is sent: the client would refuse it only
+  // when its turn came, after the windows before it were applied.
+  if (requests->hasRead()) throw Napi::TypeError::New(info.Env(), "mutate: GET_SERVICE is not a mutation");
   auto acks = std::make_shared<std::vector<nl::Ack>>();
   return queue(
       info, "mutate",

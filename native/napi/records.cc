@@ -105,7 +105,10 @@ void decode(const uint8_t* data, size_t index, const std::vector<std::string>& n
 Requests::Requests(const uint8_t* data, size_t count, std::vector<std::string> names)
     : bytes_(data, data + count * kBytes), count_(count), names_(std::move(names)) {
   ipvs::Mutation scratch;
-  for (size_t i = 0; i < count_; ++i) decode(bytes_.data(), i, names_, scratch);
+  for (size_t i = 0; i < count_; ++i) {
+    decode(bytes_.data(), i, names_, scratch);
+    if (scratch.cmd == IPVS_CMD_GET_SERVICE) hasRead_ = true;
+  }
 }
 
 const ipvs::Mutation& Requests::at(size_t i, ipvs::Mutation& scratch) const {

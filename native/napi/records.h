@@ -55,6 +55,8 @@ class Requests {
   // the first record that does not decode.
   Requests(const uint8_t* data, size_t count, std::vector<std::string> names);
   size_t size() const { return count_; }
+  // True when a record is a GET_SERVICE: a key for a read, never a mutation.
+  bool hasRead() const { return hasRead_; }
   // The command of record `i`, decoded into `scratch`.
   const ipvs::Mutation& at(size_t i, ipvs::Mutation& scratch) const;
 
@@ -62,6 +64,7 @@ class Requests {
   std::vector<uint8_t> bytes_;
   size_t count_;
   std::vector<std::string> names_;
+  bool hasRead_ = false;
 };
 
 // Replies go back the same way: fixed-size records the TypeScript side reads

@@ -115,6 +115,23 @@ describe('handles', () => {
     }
   });
 
+  it('the native layer refuses a read command among mutations before sending any', async () => {
+    const { native } = await import('../../lib/native.js');
+    const { RecordWriter } = await import('../../lib/wire.js');
+    const { CMD_GET_SERVICE, CMD_NEW_SERVICE } = await import('../../lib/kernel.js');
+    await using ipvs = await Ipvs.open({ netns: ns.name });
+    const w = new RecordWriter();
+    w.serviceSpec(CMD_NEW_SERVICE, { protocol: 'tcp', address: '10.9.6.1', port: 80 });
+    w.serviceKey(CMD_GET_SERVICE, { protocol: 'tcp', address: '10.9.6.1', port: 80 });
+    const raw = await native.open(`/run/netns/${ns.name}`);
+    try {
+      expect(() => native.mutate(raw, w.records, w.names)).toThrow(/GET_SERVICE is not a mutation/);
+    } finally {
+      native.close(raw);
+    }
+    expect(await ipvs.listServices()).toEqual([]);
+  });
+
   it('the native layer refuses a foreign object as a handle', async () => {
     const { native } = await import('../../lib/native.js');
     expect(() => native.info({} as never)).toThrow(/not an ipvs-ts native handle/);
