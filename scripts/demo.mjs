@@ -52,9 +52,16 @@ try {
   }
   const seconds = (performance.now() - t0) / 1000;
 
-  // The kernel sums its per-CPU counters every two seconds (the rate estimator's tick): wait for them.
+  // The kernel sums its per-CPU counters every two seconds (the rate estimator's
+  // tick): wait for them, the service's and its real servers' (up to 20 s: a
+  // busy machine delays the tick).
+  const counted = (t) => [t[0]?.stats.conns ?? 0n, ...(t[0]?.destinations ?? []).map((d) => d.stats.conns)];
+  const settled = (t) => {
+    const [service, ...dests] = counted(t);
+    return service >= BigInt(REQUESTS) && dests.reduce((a, b) => a + b, 0n) >= BigInt(REQUESTS);
+  };
   let table = await ipvs.snapshot();
-  for (let i = 0; i < 40 && (table[0]?.stats.conns ?? 0n) < BigInt(REQUESTS); i++) {
+  for (let i = 0; i < 80 && !settled(table); i++) {
     await new Promise((resolve) => setTimeout(resolve, 250));
     table = await ipvs.snapshot();
   }
@@ -84,7 +91,16 @@ try {
       `(InPkts ${svc.stats.inPkts}, InBytes ${svc.stats.inBytes}); the real servers answer the client straight from the ` +
       `VIP, which is why OutPkts and OutBytes are 0.`,
   );
-  if (!agree || maxOff > 15) status = 1;
+  if (!agree) {
+    const kernel = shares.map((s) => `${s.rs.name} ${s.conns}`).join(', ');
+    const client = shares.map((s) => `${s.rs.name} ${s.got}`).join(', ');
+    console.error(`demo: the kernel counted connections as ${kernel}; the client saw ${client}`);
+    status = 1;
+  }
+  if (maxOff > 15) {
+    console.error(`demo: the shares are ${fmt(maxOff)} points off the weights (more than 15)`);
+    status = 1;
+  }
 } catch (e) {
   console.error(`demo failed: ${e instanceof Error ? e.stack : e}`);
   status = 1;

@@ -28,7 +28,7 @@ it('npm run demo: the origin setup with real traffic, the --stats table, a summa
   const before = ok(run('ip', ['netns', 'list']));
   const r = run(process.execPath, [demoScript()], { timeoutMs: 60_000 });
   expect(r.stderr).toBe('');
-  expect(r.status).toBe(0);
+  expect(r.status, r.stdout).toBe(0);
   expect(r.stdout).toMatch(/^Prot LocalAddress:Port {15}Conns {3}InPkts {2}OutPkts {2}InBytes OutBytes$/m);
   expect(r.stdout).toMatch(/^TCP {2}10\.77\.0\.100:22136 +690 +\d+ +0 +\d+ +0$/m);
   expect(r.stdout.match(/^ {2}-> 10\.77\.0\.1[123]:22136 +[1-9]\d* /gm)).toHaveLength(3);
