@@ -8,6 +8,7 @@
 #include <atomic>
 #include <cerrno>
 #include <cstring>
+#include <deque>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -51,7 +52,13 @@ class TurnSignal {
   pthread_cond_t cond_;
 };
 
-struct HandleState {
+// At most this many jobs of one handle are on the libuv pool: the one
+// running and the next, which waits for its turn there, so that a batch's
+// next chunk follows at once. The rest are held back on the JS thread: each
+// job waiting on the pool parks a pool thread that fs, dns and crypto need.
+constexpr int kPoolSlots = 2;
+
+struct HandleState : napi_job::Gate {
   std::mutex mutex;
   TurnSignal turnChanged;
   std::unique_ptr<ipvs::Client> client;
@@ -62,6 +69,28 @@ struct HandleState {
   std::set<uint64_t> abandoned;  // later tickets whose job will never run; under `mutex`
 
   bool closed() const { return closedFrom != UINT64_MAX; }
+
+  // JS thread only, like admit() and settled().
+  int onPool = 0;
+  std::deque<Napi::AsyncWorker*> heldBack;
+
+  void admit(Napi::AsyncWorker* job) override {
+    if (onPool < kPoolSlots) {
+      ++onPool;
+      job->Queue();
+    } else {
+      heldBack.push_back(job);
+    }
+  }
+
+  void settled() override {
+    --onPool;
+    if (heldBack.empty()) return;
+    Napi::AsyncWorker* next = heldBack.front();
+    heldBack.pop_front();
+    ++onPool;
+    next->Queue();
+  }
 
   // Passes the turn on, over abandoned tickets; after close(), drops the
   // client once no call made before it is left. Call under `mutex`.
@@ -158,9 +187,12 @@ class Ticket {
 // Queues an operation on the handle in info[0].
 template <typename RunFn>
 Napi::Value queue(const Napi::CallbackInfo& info, const char* op, RunFn run, napi_job::Result result) {
-  auto ticket = std::make_shared<Ticket>(*unwrapHandle(info[0]));
+  HandleRef& handle = *unwrapHandle(info[0]);
+  auto ticket = std::make_shared<Ticket>(handle);
+  // The job holds the handle's state (through its ticket) until it has
+  // settled, so the gate outlives it.
   return napi_job::queue(
-      info.Env(), op, [ticket, run = std::move(run)] { ticket->run(run); }, std::move(result));
+      info.Env(), op, [ticket, run = std::move(run)] { ticket->run(run); }, std::move(result), handle.get());
 }
 
 Napi::Value SetErrorClass(const Napi::CallbackInfo& info) {

@@ -12,8 +12,13 @@ namespace {
 
 class Job : public Napi::AsyncWorker {
  public:
-  Job(Napi::Env env, const char* op, Work work, Result result)
-      : Napi::AsyncWorker(env, op), op_(op), work_(std::move(work)), result_(std::move(result)), deferred_(env) {}
+  Job(Napi::Env env, const char* op, Work work, Result result, Gate* gate)
+      : Napi::AsyncWorker(env, op),
+        op_(op),
+        work_(std::move(work)),
+        result_(std::move(result)),
+        deferred_(env),
+        gate_(gate) {}
 
   Napi::Promise Promise() { return deferred_.Promise(); }
 
@@ -33,6 +38,7 @@ class Job : public Napi::AsyncWorker {
   void OnOK() override {
     Napi::Env env = Env();
     Napi::HandleScope scope(env);
+    Settle settle{gate_};
     if (error_ != 0) {
       deferred_.Reject(makeError(env, op_, error_, message_, extack_).Value());
       return;
@@ -44,7 +50,10 @@ class Job : public Napi::AsyncWorker {
     }
   }
 
-  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
+  void OnError(const Napi::Error& e) override {
+    Settle settle{gate_};
+    deferred_.Reject(e.Value());
+  }
 
  private:
   void Fail(int error, std::string message, std::string extack) {
@@ -53,10 +62,19 @@ class Job : public Napi::AsyncWorker {
     extack_ = std::move(extack);
   }
 
+  // Tells the gate, once the promise is settled, that the pool has room again.
+  struct Settle {
+    Gate* gate;
+    ~Settle() {
+      if (gate) gate->settled();
+    }
+  };
+
   std::string op_;
   Work work_;
   Result result_;
   Napi::Promise::Deferred deferred_;
+  Gate* gate_;
   int error_ = 0;
   std::string message_;
   std::string extack_;
@@ -64,10 +82,14 @@ class Job : public Napi::AsyncWorker {
 
 }  // namespace
 
-Napi::Promise queue(Napi::Env env, const char* op, Work work, Result result) {
-  auto* job = new Job(env, op, std::move(work), std::move(result));
+Napi::Promise queue(Napi::Env env, const char* op, Work work, Result result, Gate* gate) {
+  auto* job = new Job(env, op, std::move(work), std::move(result), gate);
   Napi::Promise promise = job->Promise();
-  job->Queue();
+  if (gate) {
+    gate->admit(job);
+  } else {
+    job->Queue();
+  }
   return promise;
 }
 

@@ -15,8 +15,18 @@ using Work = std::function<void()>;
 // Builds the resolution value on the JS thread; null resolves to undefined.
 using Result = std::function<Napi::Value(Napi::Env)>;
 
-// Queues `work`, returns the promise `result` settles.
-Napi::Promise queue(Napi::Env env, const char* op, Work work, Result result = nullptr);
+// Holds jobs back from the libuv pool; JS thread only. admit() gets each new
+// job (it calls Queue() now or later); settled() follows each job's settling.
+class Gate {
+ public:
+  virtual ~Gate() = default;
+  virtual void admit(Napi::AsyncWorker* job) = 0;
+  virtual void settled() = 0;
+};
+
+// Queues `work` (through `gate` when given, which must outlive the job),
+// returns the promise `result` settles.
+Napi::Promise queue(Napi::Env env, const char* op, Work work, Result result = nullptr, Gate* gate = nullptr);
 
 // Remembers the JS IpvsError class; rejections are instances of it.
 void setErrorClass(Napi::Env env, Napi::Function ctor);

@@ -1,5 +1,6 @@
 // Issue 2: the chain from TypeScript to the kernel, handles and namespaces.
 import { readdirSync } from 'node:fs';
+import { stat } from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
 
 import { Ipvs, IpvsError } from '../../lib/index.js';
@@ -113,6 +114,18 @@ describe('handles', () => {
     } finally {
       process.off('unhandledRejection', onUnhandled);
     }
+  });
+
+  it('a burst of calls on one handle leaves the libuv pool to others', async () => {
+    await using ipvs = await Ipvs.open({ netns: ns.name });
+    let settled = 0;
+    const burst = Array.from({ length: 60 }, () => ipvs.info().then(() => settled++));
+    // Pool work queued after the burst: were each call waiting for its turn
+    // on a pool thread, it would start only once ~57 of them had run.
+    const settledWhenStatDone = await stat('/').then(() => settled);
+    await Promise.all(burst);
+    expect(settled).toBe(60);
+    expect(settledWhenStatDone).toBeLessThan(10);
   });
 
   it('the native layer refuses a read command among mutations before sending any', async () => {
