@@ -15,8 +15,10 @@
  * @module
  */
 
+import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { inspect } from 'node:util';
 
 import {
   canonicalAddress,
@@ -267,8 +269,8 @@ function normalizeDesired(services: readonly DesiredService[]): Map<string, Norm
   services.forEach((s, i) => {
     const field = `services[${i}]`;
     const destinationsField = `${field}.destinations`;
-    const list = s.destinations ?? [];
     validateServiceSpec(s, 'services', i);
+    const list = (s as DesiredService).destinations ?? [];
     const key = keyOf(s);
     const id = serviceKeyId(key);
     if (out.has(id)) throw new TypeError(`${field} repeats service ${id}`);
@@ -325,7 +327,13 @@ class Ownership {
     const path = join(stateDir, 'apply', `netns-${inode}`, `${owner}.json`);
     let claims: string[] = [];
     try {
-      const data = JSON.parse(await readFile(path, 'utf8')) as Partial<OwnershipFile>;
+      const text = await readFile(path, 'utf8');
+      let data: Partial<OwnershipFile>;
+      try {
+        data = JSON.parse(text) as Partial<OwnershipFile>;
+      } catch (e) {
+        throw new Error(`${path} is not an ipvs-ts ownership record: ${(e as Error).message}`);
+      }
       if (data.format !== STATE_FORMAT || !Array.isArray(data.services) || !Array.isArray(data.destinations))
         throw new Error(`${path} is not an ipvs-ts ownership record`);
       claims = [...data.services.map((s) => `S ${s}`), ...data.destinations.map((d) => `D ${d}`)];
@@ -371,9 +379,17 @@ class Ownership {
         destinations: pick('D'),
       };
       await mkdir(dirname(this.path), { recursive: true, mode: 0o755 });
-      const tmp = `${this.path}.${process.pid}.tmp`;
-      await writeFile(tmp, JSON.stringify(data, null, 2) + '\n', { mode: 0o644 });
-      await rename(tmp, this.path);
+      // A name of its own for each write ('wx': never an existing file or a
+      // link planted there), so that two applies at once never write into one
+      // temporary file; the last rename wins, whole.
+      const tmp = `${this.path}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
+      try {
+        await writeFile(tmp, JSON.stringify(data, null, 2) + '\n', { mode: 0o644, flag: 'wx' });
+        await rename(tmp, this.path);
+      } catch (e) {
+        await unlink(tmp).catch(() => undefined);
+        throw e;
+      }
     }
     this.#saved = key;
   }
@@ -416,6 +432,9 @@ export async function applyDesired(
   desired: DesiredState | readonly DesiredService[],
   options: ApplyOptions = {},
 ): Promise<ApplyPlan> {
+  if (!Array.isArray(desired) && (typeof desired !== 'object' || desired === null)) {
+    throw new TypeError(`desired must be an array of services or { owner?, services }, got ${inspect(desired)}`);
+  }
   const services = Array.isArray(desired) ? (desired as readonly DesiredService[]) : (desired as DesiredState).services;
   const prune = options.prune ?? 'owned';
   if (!PRUNE_MODES.includes(prune)) throw new TypeError(`prune must be 'none', 'owned' or 'all', got ${JSON.stringify(prune)}`);

@@ -3,6 +3,10 @@
  *
  * @module
  */
+import { Buffer } from 'node:buffer';
+import { inspect } from 'node:util';
+
+import { canonicalAddress } from '../convert.js';
 import { IpvsError } from '../errors.js';
 import type { Family } from '../types.js';
 import { addAddress, deleteAddress, findLink, listAddresses, setLinkState } from './address.js';
@@ -10,7 +14,7 @@ import type { NetnsOption } from './address.js';
 import { hostError, inNetns } from './context.js';
 import { host } from './native.js';
 import { readSysctl, writeSysctl } from './sysctl.js';
-import { checkAddress, checkIfName, checkLabel, netnsArg } from './validate.js';
+import { IFNAME_MAX, checkAddress, checkIfName, checkLabel, netnsArg } from './validate.js';
 
 /** A sysctl written by a configure call, with the value found before. */
 export interface SysctlChange {
@@ -118,10 +122,7 @@ class ChangeLog {
     if (before === value) return;
     const others = await this.#read(await sideEffectKeys(key, this.#netns));
     await writeSysctl(key, value, this.#netns);
-    this.sysctls.push({ key, before, after: value });
-    for (const [k, now] of await this.#read([...others.keys()])) {
-      if (now !== others.get(k)) this.sysctls.push({ key: k, before: others.get(k)!, after: now });
-    }
+    // The undo is in place before anything else can fail.
     this.#undo.push(async () => {
       await writeSysctl(key, before, this.#netns);
       // Writing `key` back rewrote the others again, including any that the
@@ -129,6 +130,10 @@ class ChangeLog {
       const now = await this.#read([...others.keys()]);
       for (const [k, was] of others) if (now.has(k) && now.get(k) !== was) await writeSysctl(k, was, this.#netns);
     });
+    this.sysctls.push({ key, before, after: value });
+    for (const [k, now] of await this.#read([...others.keys()])) {
+      if (now !== others.get(k)) this.sysctls.push({ key: k, before: others.get(k)!, after: now });
+    }
   }
 
   async address(a: AddedAddress): Promise<void> {
@@ -146,8 +151,20 @@ class ChangeLog {
     this.#undo.push(() => setLinkState(dev, false, this.#netns));
   }
 
-  /** Runs the undo steps newest first; those that fail stay for the next call. */
-  async restore(): Promise<void> {
+  /**
+   * Runs the undo steps newest first; those that fail stay for the next call.
+   * A call while one runs gets that one's outcome.
+   */
+  restore(): Promise<void> {
+    this.#restoring ??= this.#restoreNow().finally(() => {
+      this.#restoring = undefined;
+    });
+    return this.#restoring;
+  }
+
+  #restoring: Promise<void> | undefined;
+
+  async #restoreNow(): Promise<void> {
     const steps = this.#undo;
     this.#undo = [];
     const failed: (() => Promise<unknown>)[] = [];
@@ -195,15 +212,23 @@ const vipAddress = (dev: string, address: string, family: Family, label?: string
 function checkVips(vips: unknown, field: string): { address: string; family: Family }[] {
   if (!Array.isArray(vips) || vips.length === 0) throw new TypeError(`${field} must be a non-empty array of IP addresses`);
   const out = vips.map((v: unknown, i) => ({ address: v as string, family: checkAddress(v, `${field}[${i}]`) }));
-  if (new Set(out.map((v) => v.address)).size !== out.length) throw new TypeError(`${field} lists an address twice`);
+  const seen = new Map<string, number>();
+  out.forEach((v, i) => {
+    const canonical = canonicalAddress(v.address) ?? v.address;
+    const first = seen.get(canonical);
+    if (first !== undefined) throw new TypeError(`${field}[${i}] ${inspect(v.address)} is the address of ${field}[${first}] again`);
+    seen.set(canonical, i);
+  });
   return out;
 }
 
 /**
  * Hands out the smallest `DEV:N` labels not in use on `dev`, and says which
  * addresses the device already has (those keep their label and are skipped).
+ * Where `DEV:N` would pass the kernel's 15 bytes (a long device name), the
+ * address goes without a label of its own (it shows under the device name).
  */
-async function labeller(dev: string, netns: NetnsOption): Promise<{ has(address: string): boolean; next(): string }> {
+async function labeller(dev: string, netns: NetnsOption): Promise<{ has(address: string): boolean; next(): string | undefined }> {
   const present = await listAddresses({ dev, ...netns });
   const used = new Set(present.map((a) => a.label));
   const have = new Set(present.map((a) => a.address));
@@ -212,8 +237,10 @@ async function labeller(dev: string, netns: NetnsOption): Promise<{ has(address:
     has: (address) => have.has(address),
     next: () => {
       while (used.has(`${dev}:${n}`)) n++;
-      used.add(`${dev}:${n}`);
-      return `${dev}:${n}`;
+      const label = `${dev}:${n}`;
+      if (Buffer.byteLength(label) > IFNAME_MAX) return undefined;
+      used.add(label);
+      return label;
     },
   };
 }

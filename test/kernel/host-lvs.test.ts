@@ -126,6 +126,10 @@ describe('configureRealServer', () => {
     await expect(configureRealServer({ vips: ['10.0.0.130'], interfaces: ['../eth0'], netns })).rejects.toThrow(/not a valid interface name/);
     await expect(configureDirector({ vip: '10.0.0.130', dev: 'eth9', netns })).rejects.toMatchObject({ code: 'ENODEV' });
     await expect(configureDirector({ vip: '10.0.0.130', dev: 'eth0', label: 'lo:0', netns })).rejects.toThrow(TypeError);
+    // The same address twice, in two spellings: named by both indexes.
+    await expect(configureRealServer({ vips: ['fd00::1', '10.0.0.130', 'FD00:0::1'], netns })).rejects.toThrow(
+      /^vips\[2\] 'FD00:0::1' is the address of vips\[0\] again$/,
+    );
     expect(snapshot()).toEqual(before);
   });
 
@@ -166,6 +170,23 @@ describe('configureDirector', () => {
     await v6.restore();
     await v4.restore();
     expect(snapshot()).toEqual(before);
+  });
+
+  it('a device name too long for DEV:N gets the VIP without a label of its own; two restore() calls at once both wait for it', async () => {
+    const dev = 'vipdevice012345'; // 15 bytes: 'vipdevice012345:0' would be 17
+    sh('ip', 'link', 'add', dev, 'type', 'dummy');
+    try {
+      const before = snapshot();
+      const changes = await configureDirector({ vip: '10.0.0.220', dev, netns });
+      expect(labelsOn(dev)).toEqual([`10.0.0.220/32 ${dev}`]);
+      // A second call made while the first undoes settles with it, not before.
+      const settled: string[] = [];
+      await Promise.all([changes.restore().then(() => settled.push('first')), changes.restore().then(() => settled.push('second'))]);
+      expect(settled).toEqual(['first', 'second']);
+      expect(snapshot()).toEqual(before);
+    } finally {
+      sh('ip', 'link', 'delete', dev);
+    }
   });
 
   it('restores what the kernel changed along with forwarding: per-device forwarding, accept_redirects, IPv6 default', async () => {

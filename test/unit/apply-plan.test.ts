@@ -225,5 +225,47 @@ describe('the ownership record', () => {
     mkdirSync(join(statePath, '..'), { recursive: true });
     writeFileSync(statePath, '{"something": "else"}');
     await expect(applyDesired(ipvs, [], { owner: 'web', stateDir: dir })).rejects.toThrow(/is not an ipvs-ts ownership record/);
+    // Not JSON at all: the message names the file.
+    writeFileSync(statePath, '{"format": "ipvs-ts/apply-ownership"} trailing');
+    const e = await applyDesired(ipvs, [], { owner: 'web', stateDir: dir }).catch((err: unknown) => err as Error);
+    expect(e.message).toContain(`${statePath} is not an ipvs-ts ownership record: `);
+  });
+
+  it('applies at once in one process each write the record whole (no shared temporary file)', async () => {
+    const { statePath } = await applyDesired(fakeIpvs([], netnsFile).ipvs, [], { owner: 'web', stateDir: dir, dryRun: true });
+    for (let round = 0; round < 10; round++) {
+      // Records of different lengths, written at once by the same owner.
+      const plans = await Promise.all(
+        [1, 2, 3, 4, 5, 6].map((n) =>
+          applyDesired(
+            fakeIpvs([], netnsFile).ipvs,
+            { owner: 'web', services: Array.from({ length: n }, (_, i) => ({ ...SVC, port: 1000 + round * 10 + i })) },
+            { stateDir: dir },
+          ),
+        ),
+      );
+      expect(plans.every((p) => p.ok)).toBe(true);
+      const record = JSON.parse(readFileSync(statePath, 'utf8')) as { services: string[] };
+      expect([1, 2, 3, 4, 5, 6]).toContain(record.services.length);
+    }
+    const { readdirSync } = await import('node:fs');
+    expect(readdirSync(join(statePath, '..')).filter((f) => f.endsWith('.tmp'))).toEqual([]);
+  });
+});
+
+describe('bad input', () => {
+  it('is a TypeError naming the field, before the kernel is read', async () => {
+    const { ipvs } = fakeIpvs([], netnsFile);
+    const cases: [unknown, RegExp][] = [
+      [null, /^desired must be an array of services or \{ owner\?, services \}, got null$/],
+      [[null], /^services\[0\] must be an object, got null$/],
+      [[SVC, { ...SVC, port: 'x' }], /^services\[1\]\.port must be an integer/],
+      [[{ ...SVC, destinations: [{ address: '10.0.0.300' }] }], /^services\[0\]\.destinations\[0\]\.address is not an IPv4 or IPv6 address/],
+    ];
+    for (const [desired, message] of cases) {
+      await expect(applyDesired(ipvs, desired as never, { stateDir: dir })).rejects.toThrow(message);
+    }
+    await expect(applyDesired(ipvs, [], { stateDir: dir, owner: '../x' })).rejects.toThrow(/^owner must be/);
+    await expect(applyDesired(ipvs, [], { stateDir: dir, prune: 'some' as never })).rejects.toThrow(/^prune must be/);
   });
 });
