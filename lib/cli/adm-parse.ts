@@ -385,7 +385,8 @@ function readAdmArgs(words: readonly string[], texts: AdmTexts, lookups: AdmLook
   }
   if (popt.leftovers.length) fail(`unexpected argument ${popt.leftovers[0]}`);
 
-  if (schedFlagsArg !== undefined) svc.schedFlags = parseSchedFlags(svc.scheduler || 'wlc', schedFlagsArg);
+  // ipvsadm parses the flags only when the argument is not empty (-b '' sets none).
+  if (schedFlagsArg) svc.schedFlags = parseSchedFlags(svc.scheduler || 'wlc', schedFlagsArg);
 
   checkCommandOptions(cmd, options);
 

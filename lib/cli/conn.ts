@@ -13,7 +13,14 @@ import type { Family, Protocol } from '../types.js';
 /** One line of `/proc/net/ip_vs_conn`, as ipvsadm's sscanf splits it. */
 export interface ConnEntry {
   protocol: string;
+  /** The client's and the virtual address's family. */
   family: Family;
+  /**
+   * The destination's own family: it differs from the service's for a tunnel
+   * across families, and the kernel writes the field by it (ipvsadm reads it
+   * on its own too).
+   */
+  destinationFamily: Family;
   client: string;
   clientPort: number;
   virtual: string;
@@ -57,14 +64,16 @@ export function parseConnTable(text: string): ConnEntry[] {
     if (f.length < 9) continue;
     const [protocol, c, cp, v, vp, d, dp, state, exp, peName, peData] = f as [string, string, string, string, string, string, string, string, string, string?, string?];
     const family: Family = inetPton6(c) ? 'inet6' : 'inet';
+    const destinationFamily: Family = inetPton6(d) ? 'inet6' : 'inet';
     const entry: ConnEntry = {
       protocol,
       family,
+      destinationFamily,
       client: addressOf(c, family),
       clientPort: hexWord(cp) & 0xffff,
       virtual: addressOf(v, family),
       virtualPort: hexWord(vp) & 0xffff,
-      destination: addressOf(d, family),
+      destination: addressOf(d, destinationFamily),
       destinationPort: hexWord(dp) & 0xffff,
       state,
       expires: Number.parseInt(exp, 10) || 0,
@@ -89,15 +98,15 @@ export function formatConnections(entries: readonly ConnEntry[], persistentConn:
     : `pro expire ${'state'.padEnd(11)} ${'source'.padEnd(18)} ${'virtual'.padEnd(18)} destination\n`;
   for (const e of entries) {
     const protocol = PROTOCOLS[e.protocol];
-    const name = (a: string, p: number): string => addrPortName(a, e.family, p, protocol, names);
+    const name = (a: string, p: number, family = e.family): string => addrPortName(a, family, p, protocol, names);
     const minutes = Math.floor(e.expires / 60);
     const seconds = e.expires % 60;
     const expire = `${String(minutes).padStart(2, '0')}:${String(seconds).padStart(2, '0')}`;
     const head = `${e.protocol.padEnd(3)} ${expire.padEnd(6)} ${e.state.padEnd(11)} ${name(e.client, e.clientPort).padEnd(18)} ${name(e.virtual, e.virtualPort).padEnd(18)}`;
     out +=
       persistentConn && e.pe
-        ? `${head} ${name(e.destination, e.destinationPort).padEnd(16)} ${e.pe.name.padEnd(18)} ${e.pe.data}\n`
-        : `${head} ${name(e.destination, e.destinationPort)}\n`;
+        ? `${head} ${name(e.destination, e.destinationPort, e.destinationFamily).padEnd(16)} ${e.pe.name.padEnd(18)} ${e.pe.data}\n`
+        : `${head} ${name(e.destination, e.destinationPort, e.destinationFamily)}\n`;
   }
   return out;
 }

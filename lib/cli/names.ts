@@ -13,13 +13,13 @@ import { type NameResolver, serviceNameFromEtc } from '../ipvsadm/common.js';
 import type { ServiceWithDestinations } from '../types.js';
 
 /**
- * A resolver knowing the host name of each IPv4 address given (looked up in
- * parallel with `getnameinfo`, as ipvsadm's `gethostbyaddr`) and port names
- * from `/etc/services`. IPv6 addresses stay numeric: ipvsadm 1.31 asks for
- * them with an IPv4-sized address, which the C library always refuses.
+ * A resolver knowing the host name of each address given, IPv4 and IPv6
+ * (looked up in parallel with `getnameinfo`, as ipvsadm's `gethostbyaddr`,
+ * which ipvsadm 1.31 calls with each family's own address size), and port
+ * names from `/etc/services`.
  */
 export async function reverseResolver(addresses: Iterable<string>): Promise<NameResolver> {
-  const wanted = [...new Set(addresses)].filter((a) => !a.includes(':'));
+  const wanted = [...new Set(addresses)];
   const names = new Map<string, string>();
   await Promise.all(
     wanted.map(async (address) => {
@@ -32,7 +32,7 @@ export async function reverseResolver(addresses: Iterable<string>): Promise<Name
     }),
   );
   return {
-    host: (address, family) => (family === 'inet' ? names.get(address) : undefined),
+    host: (address) => names.get(address),
     service: serviceNameFromEtc,
   };
 }

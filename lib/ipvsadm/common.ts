@@ -26,17 +26,20 @@ export interface NameResolver {
 
 /**
  * glibc `inet_aton`: one to four parts, each decimal, octal (leading 0) or hex
- * (0x); the last part fills the remaining bytes. ipvsadm reads IPv4 addresses
- * and netmasks with it, so `10.1` means 10.0.0.1.
+ * (0x and at least one digit); the last part fills the remaining bytes, and a
+ * blank ends the address (what follows it is ignored). ipvsadm reads IPv4
+ * addresses and netmasks with it, so `10.1` means 10.0.0.1.
  */
 export function inetAton(text: string): number | undefined {
-  const parts = text.split('.');
+  const blank = text.search(/[ \t\n\v\f\r]/);
+  const parts = (blank < 0 ? text : text.slice(0, blank)).split('.');
   if (parts.length > 4) return undefined;
   const values: number[] = [];
   for (const part of parts) {
     let m: RegExpExecArray | null;
     let v: number;
-    if ((m = /^0[xX]([0-9a-fA-F]*)$/.exec(part))) v = m[1] === '' ? 0 : parseInt(m[1] ?? '', 16);
+    // A bare 0x is not a number to glibc: strtoul stops before the x.
+    if ((m = /^0[xX]([0-9a-fA-F]+)$/.exec(part))) v = parseInt(m[1] ?? '', 16);
     else if (/^0[0-7]*$/.test(part)) v = parseInt(part, 8);
     else if (/^[1-9][0-9]*$/.test(part)) v = parseInt(part, 10);
     else return undefined;

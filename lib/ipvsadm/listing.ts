@@ -35,7 +35,7 @@ export type { NameResolver } from './common.js';
 export interface ListingOptions {
   /** `-n`: numeric addresses and ports. Default `true`; `false` looks names up through {@link ListingOptions.names}. */
   numeric?: boolean;
-  /** Name lookups for `numeric: false`; default: ports from `/etc/services`, hosts stay numeric. */
+  /** Name lookups for `numeric: false`; default: ports from `/etc/services`, hosts stay numeric (the CLI passes a resolver that asks the C library). */
   names?: NameResolver;
   /** `--stats`: connection, packet and byte counters. */
   stats?: boolean;

@@ -75,6 +75,10 @@ describe('defaults, as ipvsadm fills them in', () => {
     expect(parse('-A -t localhost:http').svc).toMatchObject({ address: '127.0.0.1', port: 80 });
     expect(parse('-A -t 10.1:80').svc.address).toBe('10.0.0.1');
     expect(parse('-A -t 0x0a.1:80').svc.address).toBe('10.0.0.1');
+    // glibc: a bare 0x is no number; a blank ends the address.
+    expect(failure('-A -t 0x.1:80 -p').stderr).toBe('illegal virtual server address[:port] specified\n');
+    expect(failure('-A -t 1.2.3.4:80 -p -M 0x').stderr).toBe('illegal virtual server persistent mask specified\n');
+    expect(parseAdmArgs(['-A', '-t', '1.2.3.4 x:80', '-p'], texts, {}).svc.address).toBe('1.2.3.4');
     expect(failure('-A -t nosuchhost:80').stderr).toBe('illegal virtual server address[:port] specified\n');
   });
 
@@ -117,6 +121,19 @@ describe('popt syntax', () => {
     expect(failure('-L -c --stats').stderr).toBe('options conflicts in the list command\n');
     expect(failure('-L --daemon --persistent-conn').stderr).toBe('options conflicts in the list command\n');
     expect(failure('-Sn -t 10.0.0.1:80').stderr).toBe("Illegal 'service-address' option with the 'save' command\n");
+  });
+
+  it("-b '' sets no scheduler flags, as ipvsadm parses only a non-empty argument", () => {
+    const words = (...w: string[]) => parseAdmArgs(w, texts, {});
+    expect(words('-A', '-t', '10.0.0.1:80', '-s', 'sh', '-b', '').svc.schedFlags ?? 0).toBe(0);
+    expect(words('-E', '-t', '10.0.0.1:80', '-b', '').svc.schedFlags ?? 0).toBe(0);
+    let listed: unknown;
+    try {
+      words('-L', '-b', '');
+    } catch (e) {
+      listed = e;
+    }
+    expect((listed as AdmExit).stderr).toBe("Illegal 'sched-flags' option with the 'list' command\n");
   });
 });
 

@@ -21,6 +21,7 @@ describe('connection listing', () => {
     expect(entries[0]).toEqual({
       protocol: 'TCP',
       family: 'inet',
+      destinationFamily: 'inet',
       client: '10.0.254.1',
       clientPort: 40000,
       virtual: '10.0.0.1',
@@ -32,6 +33,24 @@ describe('connection listing', () => {
     });
     expect(entries[2]).toMatchObject({ family: 'inet6', client: '2001:db8::2', virtual: '2001:db8::1', destination: '2001:db8:1::10', destinationPort: 8443 });
     expect(entries[3]?.pe).toEqual({ name: 'sip', data: '1234@example' });
+  });
+
+  it('a tunnel across families: the destination in its own family, either way', () => {
+    // The kernel writes the destination by its own family (cp->daf); ipvsadm reads it on its own too.
+    const mixed = [
+      'Pro FromIP   FPrt ToIP     TPrt DestIP   DPrt State       Expires PEName PEData',
+      'TCP 2001:0db8:0000:0000:0000:0000:0000:0002 A000 2001:0db8:0000:0000:0000:0000:0000:0001 0050 0A000002 0050 SYN_RECV        55',
+      'TCP 0A00FE01 9C40 0A000001 0050 2001:0db8:0000:0000:0000:0000:0000:0009 0050 SYN_RECV        55',
+      '',
+    ].join('\n');
+    const entries = parseConnTable(mixed);
+    expect(entries.map((e) => [e.family, e.destinationFamily, e.destination])).toEqual([
+      ['inet6', 'inet', '10.0.0.2'],
+      ['inet', 'inet6', '2001:db8::9'],
+    ]);
+    const lines = formatConnections(entries, false, undefined).split('\n');
+    expect(lines[2]).toBe('TCP 00:55  SYN_RECV    [2001:db8::2]:40960 [2001:db8::1]:80   10.0.0.2:80');
+    expect(lines[3]).toBe('TCP 00:55  SYN_RECV    10.0.254.1:40000   10.0.0.1:80        [2001:db8::9]:80');
   });
 
   it('prints with ipvsadm\'s columns, numeric', () => {
@@ -66,5 +85,28 @@ describe('connection listing', () => {
     expect(formatConnections(parseConnTable(PROC.split('\n')[0] + '\n'), false, undefined)).toBe(
       'IPVS connection entries\npro expire state       source             virtual            destination\n',
     );
+  });
+});
+
+describe('host names without -n', () => {
+  it('are asked for IPv4 and IPv6 addresses alike (ipvsadm 1.31 looks up both)', async () => {
+    const { promises: dnsPromises } = await import('node:dns');
+    const { reverseResolver } = await import('../../lib/cli/names.js');
+    const { vi } = await import('vitest');
+    const known: Record<string, string> = { '10.0.0.1': 'web', '2001:db8::1': 'web6' };
+    const spy = vi.spyOn(dnsPromises, 'lookupService').mockImplementation(async (address: string) => {
+      const hostname = known[address];
+      if (!hostname) throw Object.assign(new Error('getnameinfo ENOTFOUND'), { code: 'ENOTFOUND' });
+      return { hostname, service: '0' };
+    });
+    try {
+      const names = await reverseResolver(['10.0.0.1', '2001:db8::1', '2001:db8::2']);
+      expect(names.host('10.0.0.1', 'inet')).toBe('web');
+      expect(names.host('2001:db8::1', 'inet6')).toBe('web6');
+      expect(names.host('2001:db8::2', 'inet6')).toBeUndefined();
+      expect(spy.mock.calls.map((c) => c[0]).sort()).toEqual(['10.0.0.1', '2001:db8::1', '2001:db8::2']);
+    } finally {
+      spy.mockRestore();
+    }
   });
 });
