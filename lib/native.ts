@@ -47,7 +47,7 @@ export interface NativeBinding {
   setErrorClass(ctor: new (message: string, details: { errno: number; code: string; op: string; extack?: string }) => Error): void;
   /** Opens a socket in the namespace at `netnsPath`, or the caller's when null. */
   open(netnsPath: string | null): Promise<NativeHandle>;
-  /** Closes the socket once in-flight work ends. Idempotent. */
+  /** Closes the socket once every call made before it has run; later calls reject with EBADF. Idempotent. */
   close(handle: NativeHandle): void;
   info(handle: NativeHandle): Promise<{ version: number; connTableSize: number }>;
   /**

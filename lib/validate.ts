@@ -110,11 +110,12 @@ const DEST_READ_ONLY = ['family', 'activeConnections', 'inactiveConnections', 'p
 // new array on every call, garbage that a 100 000-op batch would pay per op.
 const PERSISTENCE_FIELDS = ['timeout', 'netmask'];
 const TUNNEL_FIELDS = ['type', 'port', 'checksum'];
-const TIMEOUT_FIELDS = ['tcp', 'tcpFin', 'udp'];
+const TIMEOUT_FIELDS = ['tcp', 'tcpFin', 'udp'] as const;
 const DAEMON_FIELDS = ['state', 'interface', 'syncId', 'maxLength', 'group', 'port', 'ttl'];
 const SERVICE_OP_FIELDS = ['type', 'service'];
 const DESTINATION_OP_FIELDS = ['type', 'service', 'destination'];
 const NO_FIELDS: readonly string[] = [];
+const PERSISTENCE_ENGINES = ['sip'] as const;
 
 // ---------------------------------------------------------------------------
 // Helpers
@@ -344,7 +345,7 @@ function checkServiceSpec(spec: unknown): asserts spec is ServiceSpec {
   if (spec.schedulerFlags !== undefined) checkSchedulerFlags(spec.schedulerFlags, scheduler);
 
   if (spec.persistenceEngine !== undefined) {
-    checkEnum(spec.persistenceEngine, 'persistenceEngine', ['sip'] as const);
+    checkEnum(spec.persistenceEngine, 'persistenceEngine', PERSISTENCE_ENGINES);
     if (!persistent) throw new TypeError(`${at('persistenceEngine')} needs persistence`);
   }
 }
@@ -544,7 +545,7 @@ export function validateTimeouts(partial: unknown, field = 'timeouts'): asserts 
   try {
     checkObject(partial);
     checkKeys(partial, TIMEOUT_FIELDS);
-    for (const k of ['tcp', 'tcpFin', 'udp'] as const) checkInt(partial[k], k, 0, TIMEOUT_MAX, true);
+    for (const k of TIMEOUT_FIELDS) checkInt(partial[k], k, 0, TIMEOUT_MAX, true);
   } finally {
     leave(depth);
   }

@@ -426,10 +426,10 @@ size_t Socket::chainDumps(size_t first, size_t count,
     });
   } catch (...) {
     // The ring's state is unknown (entries may still be queued, pointing at
-    // `slots`): close it, and take the plain path from now on.
+    // `slots`): close it, and take the plain path from now on. dumpMany()
+    // drains the socket.
     uring_.reset();
     uringUnavailable_ = true;
-    drainQuietly();
     throw;
   }
 
