@@ -9,6 +9,8 @@
 // ours; its exit status becomes ours. Exit statuses of the runner itself:
 //   124  the guest did not finish within the timeout (IPVS_UML_TIMEOUT, seconds)
 //   125  the kernel could not be found/fetched, or the guest died before the end
+//        (then a few lines say what failed, why, what to do, and where the
+//        guest's whole console is kept: .cache/uml/console/)
 //
 // Environment:
 //   IPVS_UML_TIMEOUT   seconds before the guest is killed (default 1200)
@@ -17,6 +19,8 @@
 //   IPVS_UML_KEEP=1    keep the per-boot temporary folder (printed) for debugging
 //   IPVS_UML_KERNEL    path of a UML kernel binary to use instead of the search
 //   IPVS_UML_MODULES   its modules folder (the one holding modules.dep)
+//   IPVS_UML_XSTATE    auto|force|off: the ptrace shim for hosts whose XSAVE area is
+//                      larger than UML 6.1's buffer (AMX); see scripts/uml/xstate.mjs
 //
 // Also a library: import { runInUml, findUml, hostIpvs, selectKernel } from './uml.mjs'.
 
@@ -25,6 +29,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+
+import { diagnoseBoot } from './uml/diagnose.mjs';
+import { describeReport, readReport, shimForBoot } from './uml/xstate.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 export const repoRoot = path.dirname(here);
@@ -339,6 +346,8 @@ function killGroup(child, signal = 'SIGKILL') {
  * @param {boolean} [o.merge] send the command's stderr to stdout, in order (default: when fd 1 and 2 are the same file)
  * @param {NodeJS.WritableStream} [o.stdout] @param {NodeJS.WritableStream} [o.stderr]
  * @param {ReturnType<typeof findUml>} [o.uml] a kernel from findUml()
+ * @param {'auto'|'force'|'off'} [o.xstate] the XSAVE shim (default $IPVS_UML_XSTATE or auto)
+ * @param {boolean} [o.announce] say in one line on stderr what the XSAVE shim does (default true)
  * @returns {Promise<number>} the command's status; 124 timeout; 125 the guest died
  */
 export async function runInUml(argv, o = {}) {
@@ -358,6 +367,14 @@ export async function runInUml(argv, o = {}) {
   const merge = o.merge ?? (stdout === process.stdout && stderr === process.stderr && sameFile(1, 2));
 
   const job = makeJobDir();
+  const reportPath = path.join(job, 'xstate');
+  const shim = shimForBoot({ mode: o.xstate ?? env.IPVS_UML_XSTATE ?? 'auto', cacheDir: path.join(repoRoot, '.cache', 'uml'), reportPath });
+  if (shim.error) {
+    fs.rmSync(job, { recursive: true, force: true });
+    stderr.write(`uml: ${shim.error}\n`);
+    return 125;
+  }
+  const shimLoaded = Boolean(shim.env.LD_PRELOAD);
   fs.copyFileSync(initScript, path.join(job, 'init.sh'));
   fs.chmodSync(path.join(job, 'init.sh'), 0o755);
   fs.writeFileSync(
@@ -372,6 +389,7 @@ export async function runInUml(argv, o = {}) {
     ].join('\n'),
   );
   const genv = guestEnv(env, uml.version);
+  if (shimLoaded) genv.IPVS_UML_XSTATE_REPORT = reportPath;
   fs.writeFileSync(
     path.join(job, 'cmd.sh'),
     [
@@ -392,11 +410,29 @@ export async function runInUml(argv, o = {}) {
     `uml_dir=${job}`,
   ];
 
-  // The console carries boot and kernel messages only; keep the last part for errors.
-  let consoleTail = '';
+  // The console carries boot and kernel messages only: it goes to a file, shown
+  // (by path) when the guest does not finish.
+  const consolePath = path.join(job, 'console.log');
+  const consoleFd = fs.openSync(consolePath, 'w');
   const onConsole = (d) => {
     if (verbose) stderr.write(d);
-    consoleTail = (consoleTail + d.toString('utf8').replace(/\r/g, '')).slice(-16384);
+    fs.writeSync(consoleFd, d);
+  };
+
+  // One line on the XSAVE workaround: from the shim once UML has used it.
+  const announce = o.announce ?? true;
+  let announced = !announce;
+  const announceShim = () => {
+    if (announced) return;
+    if (!shimLoaded) {
+      announced = true;
+      stderr.write(`uml: XSAVE shim ${shim.note}\n`);
+      return;
+    }
+    const report = readReport(reportPath);
+    if (!report) return;
+    announced = true;
+    stderr.write(`uml: ${describeReport(report)}\n`);
   };
 
   const started = Date.now();
@@ -404,13 +440,16 @@ export async function runInUml(argv, o = {}) {
     cwd: job,
     detached: true, // own process group: Ctrl-C reaches us, and we kill all of UML's processes
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: process.env,
+    env: { ...process.env, ...shim.env },
   });
   child.stdout.on('data', onConsole);
   child.stderr.on('data', onConsole);
 
   const tails = [new Tail(path.join(job, 'out'), stdout), new Tail(path.join(job, 'err'), stderr)];
-  const poll = setInterval(() => tails.forEach((t) => t.pump()), 100);
+  const poll = setInterval(() => {
+    announceShim();
+    tails.forEach((t) => t.pump());
+  }, 100);
 
   const onExit = () => killGroup(child);
   const onSignal = (sig) => {
@@ -440,7 +479,9 @@ export async function runInUml(argv, o = {}) {
   killGroup(child); // leftovers of the guest's host processes, if any
   process.off('exit', onExit);
   signals.forEach((s) => process.off(s, onSignal));
+  announceShim();
   tails.forEach((t) => t.close());
+  fs.closeSync(consoleFd);
 
   let status = null;
   try {
@@ -449,27 +490,49 @@ export async function runInUml(argv, o = {}) {
     /* no status: the guest did not finish */
   }
   const seconds = ((Date.now() - started) / 1000).toFixed(1);
+  const finished = !spawnError && !timedOut && status !== null && !Number.isNaN(status);
+  const consoleKept = finished ? null : keepConsole(consolePath);
   if (keep) stderr.write(`uml: kept ${job}\n`);
   else fs.rmSync(job, { recursive: true, force: true });
 
-  const dumpConsole = () => {
-    if (!verbose) stderr.write(`uml: last guest console output:\n${consoleTail.replace(/^/gm, '  | ')}\n`);
-  };
   if (spawnError) {
     stderr.write(`uml: cannot start ${uml.kernel}: ${spawnError.message}\n`);
     return 125;
   }
   if (timedOut) {
     stderr.write(`uml: the guest did not finish within ${timeoutSec}s (IPVS_UML_TIMEOUT); killed it\n`);
-    dumpConsole();
+    stderr.write(`uml: full guest console: ${consoleKept}\n`);
     return 124;
   }
-  if (status === null || Number.isNaN(status)) {
-    stderr.write(`uml: the guest stopped after ${seconds}s without reporting an exit status\n`);
-    dumpConsole();
+  if (!finished) {
+    const d = diagnoseBoot(fs.readFileSync(consoleKept, 'utf8'), {
+      shim: { mode: shim.mode, note: shim.note, loaded: shimLoaded },
+      tmpdir: path.dirname(job),
+      mem,
+    });
+    stderr.write(
+      [
+        `uml: the guest stopped after ${seconds}s without an exit status: ${d.what}`,
+        `uml: probable cause: ${d.cause}`,
+        `uml: what to do: ${d.fix}`,
+        `uml: full guest console: ${consoleKept}`,
+        '',
+      ].join('\n'),
+    );
     return 125;
   }
   return status;
+}
+
+/** Copies a console file to .cache/uml/console/ (the ten newest are kept); returns its path. */
+function keepConsole(file) {
+  const dir = path.join(repoRoot, '.cache', 'uml', 'console');
+  fs.mkdirSync(dir, { recursive: true });
+  const kept = path.join(dir, `${new Date().toISOString().replace(/[:.]/g, '-')}-${process.pid}.log`);
+  fs.copyFileSync(file, kept);
+  const old = fs.readdirSync(dir).filter((f) => f.endsWith('.log')).sort().slice(0, -10);
+  for (const f of old) fs.rmSync(path.join(dir, f), { force: true });
+  return kept;
 }
 
 // ---------------------------------------------------------------------------
