@@ -3,8 +3,9 @@ import { defineConfig } from 'vitest/config';
 // Never collect tests (or watch files) in generated or vendored folders.
 const exclude = ['**/node_modules/**', '**/dist/**', '**/build/**', '**/.cache/**', '**/.git/**', 'docs/api/**'];
 
-// Two projects:
+// Three projects:
 //  - unit:   pure tests, run on the host by `npm test` (and `npm run test:unit`).
+//  - harness: tests of the User-Mode Linux harness, on the host, booting the guest.
 //  - kernel: tests against a real kernel with IPVS. `npm test` runs them on the
 //            host when its kernel has IPVS, else inside User-Mode Linux
 //            (scripts/test.mjs, scripts/uml.mjs). Each file uses its own network
@@ -21,6 +22,19 @@ export default defineConfig({
         test: {
           name: 'unit',
           include: ['test/unit/**/*.test.ts'],
+        },
+      },
+      {
+        extends: true,
+        test: {
+          // Host-side tests of the User-Mode Linux harness (scripts/uml.mjs):
+          // each boots the guest. scripts/test.mjs runs them before the kernel
+          // suite whenever that suite runs in UML.
+          name: 'harness',
+          include: ['test/harness/**/*.test.ts'],
+          testTimeout: 300_000,
+          hookTimeout: 60_000,
+          fileParallelism: false,
         },
       },
       {

@@ -1,11 +1,11 @@
 #!/usr/bin/env node
 // `npm test`: unit tests on the host, then kernel tests against a real kernel with
 // IPVS — the host's own when it has IPVS (and we are root), else User-Mode Linux
-// (scripts/uml.mjs). See docs/testing.md.
+// (scripts/uml.mjs), after the host-side tests of that harness. See docs/testing.md.
 //
 //   npm test                                   everything
 //   npm test -- test/kernel/harness.test.ts    one file (only its suite runs)
-//   npm test -- --unit | --kernel              one suite
+//   npm test -- --unit | --harness | --kernel  one suite
 //   npm test -- -t 'pattern'                   any other argument goes to vitest
 //
 // Environment:
@@ -37,18 +37,17 @@ const userArgs = [];
 const chosen = new Set();
 for (const a of process.argv.slice(2)) {
   if (a === '--unit') chosen.add('unit');
+  else if (a === '--harness') chosen.add('harness');
   else if (a === '--kernel') chosen.add('kernel');
   else userArgs.push(a);
 }
 if (!chosen.size) {
-  // Paths under test/unit or test/kernel select their suite; anything else runs both.
+  // Paths under test/unit, test/harness or test/kernel select their suite; anything else runs all.
   const kinds = new Set(
-    userArgs
-      .filter((a) => !a.startsWith('-'))
-      .map((a) => (/(^|\/)test\/kernel(\/|$)/.test(a) ? 'kernel' : /(^|\/)test\/unit(\/|$)/.test(a) ? 'unit' : 'other')),
+    userArgs.filter((a) => !a.startsWith('-')).map((a) => /(^|\/)test\/(unit|harness|kernel)(\/|$)/.exec(a)?.[2] ?? 'other'),
   );
   if (kinds.size && !kinds.has('other')) kinds.forEach((k) => chosen.add(k));
-  else ['unit', 'kernel'].forEach((k) => chosen.add(k));
+  else ['unit', 'harness', 'kernel'].forEach((k) => chosen.add(k));
 }
 
 let vitestBin;
@@ -149,40 +148,54 @@ if (chosen.has('unit')) {
   results.push({ suite: 'unit', where: 'host', code, counts: readCounts(json), seconds: (Date.now() - t) / 1000 });
 }
 
-if (chosen.has('kernel')) {
-  const sel = selectKernel();
-  if (sel.where === null) {
-    const mustHave = env.IPVS_REQUIRE_KERNEL === '1';
-    const skip = !mustHave && env.IPVS_SKIP_KERNEL === '1';
-    const lines = [
-      `NO KERNEL WITH IPVS: kernel tests ${skip ? 'SKIPPED (IPVS_SKIP_KERNEL=1)' : 'cannot run'}.`,
-      ...sel.reason.split('\n'),
-      '',
-      `To run them: install User-Mode Linux (${INSTALL_HINT}),`,
-      'or run as root on a Linux host whose kernel has ip_vs.',
-      ...(skip ? [] : mustHave ? ['IPVS_REQUIRE_KERNEL=1 is set: failing.'] : ['To skip them knowingly: IPVS_SKIP_KERNEL=1 npm test']),
-    ];
-    loud(lines);
-    results.push({ suite: 'kernel', where: '-', code: skip ? 0 : 1, counts: null, seconds: 0, note: skip ? 'SKIPPED (IPVS_SKIP_KERNEL=1): no kernel with IPVS' : 'NOT RUN: no kernel with IPVS' });
-  } else {
-    const where = sel.where === 'host' ? 'host kernel' : `User-Mode Linux ${sel.uml.version}`;
-    out(`── kernel tests on ${where} ──`);
-    out(`   (${sel.reason})`);
-    if (sel.where === 'host') {
-      const missing = preloadHostModules();
-      if (missing.length) out(`   (could not load ${missing.join(', ')}: the tests that need them will fail)`);
-    }
-    const t = Date.now();
-    const { json, argv } = vitestArgv('kernel');
-    const code = sel.where === 'host' ? await runHost(argv) : await runInUml(argv, { uml: sel.uml, cwd: repoRoot });
-    const counts = readCounts(json);
-    // In CI a kernel suite that collected nothing, or skipped anything, proves nothing.
-    let note;
-    if (env.IPVS_REQUIRE_KERNEL === '1' && counts && (counts.total === 0 || counts.skipped > 0)) {
-      note = `FAILED (IPVS_REQUIRE_KERNEL=1): ${plural(counts.total, 'test')} ran, ${counts.skipped} skipped`;
-    }
-    results.push({ suite: 'kernel', where, code: note ? 1 : code, counts, seconds: (Date.now() - t) / 1000, note });
+const needsKernel = chosen.has('kernel') || chosen.has('harness');
+const sel = needsKernel ? selectKernel() : null;
+
+if (sel && sel.where === null) {
+  const mustHave = env.IPVS_REQUIRE_KERNEL === '1';
+  const skip = !mustHave && env.IPVS_SKIP_KERNEL === '1';
+  const lines = [
+    `NO KERNEL WITH IPVS: kernel tests ${skip ? 'SKIPPED (IPVS_SKIP_KERNEL=1)' : 'cannot run'}.`,
+    ...sel.reason.split('\n'),
+    '',
+    `To run them: install User-Mode Linux (${INSTALL_HINT}),`,
+    'or run as root on a Linux host whose kernel has ip_vs.',
+    ...(skip ? [] : mustHave ? ['IPVS_REQUIRE_KERNEL=1 is set: failing.'] : ['To skip them knowingly: IPVS_SKIP_KERNEL=1 npm test']),
+  ];
+  loud(lines);
+  results.push({ suite: 'kernel', where: '-', code: skip ? 0 : 1, counts: null, seconds: 0, note: skip ? 'SKIPPED (IPVS_SKIP_KERNEL=1): no kernel with IPVS' : 'NOT RUN: no kernel with IPVS' });
+}
+
+// The harness tests boot User-Mode Linux themselves: they run where the kernel
+// suite is about to run in it (or when asked for by name).
+if (sel?.where === 'uml' && chosen.has('harness')) {
+  out('── User-Mode Linux harness tests (host, each boots the guest) ──');
+  const t = Date.now();
+  const { json, argv } = vitestArgv('harness');
+  const code = await runHost(argv);
+  results.push({ suite: 'harness', where: 'host', code, counts: readCounts(json), seconds: (Date.now() - t) / 1000 });
+} else if (sel?.where === 'host' && chosen.has('harness') && !chosen.has('kernel')) {
+  results.push({ suite: 'harness', where: '-', code: 0, counts: null, seconds: 0, note: 'not run: the kernel tests run on the host kernel, not in User-Mode Linux' });
+}
+
+if (sel?.where && chosen.has('kernel')) {
+  const where = sel.where === 'host' ? 'host kernel' : `User-Mode Linux ${sel.uml.version}`;
+  out(`── kernel tests on ${where} ──`);
+  out(`   (${sel.reason})`);
+  if (sel.where === 'host') {
+    const missing = preloadHostModules();
+    if (missing.length) out(`   (could not load ${missing.join(', ')}: the tests that need them will fail)`);
   }
+  const t = Date.now();
+  const { json, argv } = vitestArgv('kernel');
+  const code = sel.where === 'host' ? await runHost(argv) : await runInUml(argv, { uml: sel.uml, cwd: repoRoot });
+  const counts = readCounts(json);
+  // In CI a kernel suite that collected nothing, or skipped anything, proves nothing.
+  let note;
+  if (env.IPVS_REQUIRE_KERNEL === '1' && counts && (counts.total === 0 || counts.skipped > 0)) {
+    note = `FAILED (IPVS_REQUIRE_KERNEL=1): ${plural(counts.total, 'test')} ran, ${counts.skipped} skipped`;
+  }
+  results.push({ suite: 'kernel', where, code: note ? 1 : code, counts, seconds: (Date.now() - t) / 1000, note });
 }
 
 // --- summary ---------------------------------------------------------------
@@ -202,7 +215,7 @@ for (const r of results) {
   if (bad) failed = true;
   const time = r.seconds ? ` (${r.seconds.toFixed(1)} s${r.where.startsWith('User-Mode') ? ', boot included' : ''})` : '';
   const place = r.counts ? `on ${r.where.padEnd(26)}` : ''.padEnd(29);
-  out(`  ${r.suite.padEnd(6)} ${place} ${line}${time}${bad ? `  ✗ exit ${r.code}` : ''}`);
+  out(`  ${r.suite.padEnd(7)} ${place} ${line}${time}${bad ? `  ✗ exit ${r.code}` : ''}`);
 }
 if (ran === 0 && !results.every((r) => r.note)) {
   out('  no tests ran (did the filter match nothing?)');
