@@ -4,9 +4,11 @@
 //
 // The consumer's npm runs with the machine's own configuration (~/.npmrc) and
 // none of the npm_* variables of the `npm test` around us (npm_config_local_prefix
-// would point it at this repository). `--offline`: the tarball's one
-// dependency, node-addon-api, comes from npm's cache (npm ci put it there); the
-// UML guest has no network.
+// would point it at this repository). The tarball's one dependency,
+// node-addon-api, comes from npm's cache: on the host `--prefer-offline` (npm
+// ci caches the package but not its registry metadata, which a fresh machine
+// fetches once, here), in the UML guest, which has no network, `--offline`
+// (the host's run before it left both in the cache).
 
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -65,7 +67,7 @@ export interface Consumer {
 }
 
 /**
- * A fresh project with `npm install <tarball> --offline`.
+ * A fresh project with `npm install <tarball>`, from npm's cache (see above).
  * `scripts`: 'default' leaves allowScripts alone (npm's default: this npm
  * runs unreviewed install scripts with a warning, future ones skip them);
  * 'denied' denies ipvs-ts's scripts in allowScripts (as npm does for a
@@ -77,7 +79,8 @@ export function makeConsumer(tarball: string, scripts: 'default' | 'denied'): Co
   // A file: tarball is identified by its resolved path in allowScripts.
   if (scripts === 'denied') pkg.allowScripts = { [`file:${tarball}`]: false };
   writeFileSync(path.join(dir, 'package.json'), JSON.stringify(pkg, null, 2) + '\n');
-  const install = run('npm', ['install', tarball, '--offline', '--no-audit', '--no-fund'], dir);
+  const cache = process.env.IPVS_UML === '1' ? '--offline' : '--prefer-offline';
+  const install = run('npm', ['install', tarball, cache, '--no-audit', '--no-fund'], dir);
   ok(install);
   return { dir, pkgDir: path.join(dir, 'node_modules/ipvs-ts'), install, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }
