@@ -55,6 +55,7 @@ import type {
 import {
   validateBatchOp,
   validateBatchOps,
+  validateOpenOptions,
   validateDaemonSpec,
   validateDaemonState,
   validateDestinationKey,
@@ -82,6 +83,30 @@ export interface OpenOptions {
    * `/proc/1234/ns/net`. Default: the namespace of the calling process.
    */
   netns?: string;
+  /**
+   * How long, in milliseconds, a call waits for the kernel's next reply
+   * before it fails with an {@link IpvsError} `ETIMEDOUT` (the handle stays
+   * usable). Default 60 000: the kernel answers at once, but a flush of a
+   * huge table on a slow machine can take seconds.
+   */
+  replyTimeout?: number;
+}
+
+/**
+ * The client's end of a netlink test peer (test/peer): descriptors the
+ * handle duplicates, and the port id and first sequence number it uses.
+ *
+ * @internal
+ */
+export interface PeerLinkFds {
+  socketFd: number;
+  eventFd: number;
+  portId: number;
+  firstSeq: number;
+}
+
+function nativeOpenOptions(options: OpenOptions): { replyTimeout?: number } {
+  return options.replyTimeout === undefined ? {} : { replyTimeout: options.replyTimeout };
 }
 
 /** The outcome of one {@link Ipvs.batch} operation. */
@@ -262,9 +287,26 @@ export class Ipvs implements AsyncDisposable {
    * ip_vs module is missing, `EPERM` without CAP_NET_ADMIN.
    */
   static async open(options: OpenOptions = {}): Promise<Ipvs> {
-    const path = options.netns === undefined ? undefined : resolveNetnsPath(options.netns, 'netns');
-    const handle = await native.open(path ?? null);
+    validateOpenOptions(options);
+    const path = options.netns === undefined ? undefined : resolveNetnsPath(options.netns, 'options.netns');
+    const handle = await native.open(path ?? null, nativeOpenOptions(options));
     return new Ipvs(handle, path);
+  }
+
+  /**
+   * Test only: a handle over a netlink test peer (test/peer) instead of the
+   * kernel, through the same native code. Not part of the package's API.
+   *
+   * @internal
+   */
+  static async openPeer(link: PeerLinkFds, options: Omit<OpenOptions, 'netns'> = {}): Promise<Ipvs> {
+    validateOpenOptions(options);
+    const handle = await native.openPeer(link.socketFd, link.eventFd, {
+      portId: link.portId,
+      firstSeq: link.firstSeq,
+      ...nativeOpenOptions(options),
+    });
+    return new Ipvs(handle, undefined);
   }
 
   /**

@@ -45,8 +45,21 @@ export interface NativeHandle {
 export interface NativeBinding {
   /** Hands the JS error class to native code so its rejections are `instanceof IpvsError`. */
   setErrorClass(ctor: new (message: string, details: { errno: number; code: string; op: string; extack?: string }) => Error): void;
-  /** Opens a socket in the namespace at `netnsPath`, or the caller's when null. */
-  open(netnsPath: string | null): Promise<NativeHandle>;
+  /**
+   * Opens a socket in the namespace at `netnsPath`, or the caller's when null.
+   * A receive that waits `replyTimeout` ms (default 60 000) fails with ETIMEDOUT.
+   */
+  open(netnsPath: string | null, options?: { replyTimeout?: number }): Promise<NativeHandle>;
+  /**
+   * Test only (test/peer): a handle whose socket is one end of a socketpair
+   * with a test peer standing in for the kernel; `eventFd` is the peer's
+   * "answered" counter. Both descriptors are duplicated.
+   */
+  openPeer(
+    socketFd: number,
+    eventFd: number,
+    options: { portId: number; firstSeq: number; replyTimeout?: number },
+  ): Promise<NativeHandle>;
   /** Closes the socket once every call made before it has run; later calls reject with EBADF. Idempotent. */
   close(handle: NativeHandle): void;
   info(handle: NativeHandle): Promise<{ version: number; connTableSize: number }>;

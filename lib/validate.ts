@@ -551,6 +551,29 @@ export function validateTimeouts(partial: unknown, field = 'timeouts'): asserts 
   }
 }
 
+const OPEN_FIELDS = ['netns', 'replyTimeout'] as const;
+/** The longest reply timeout: what a 32-bit millisecond count holds. */
+export const REPLY_TIMEOUT_MAX = 2 ** 31 - 1;
+
+/**
+ * Validates the options of `Ipvs.open()` (the namespace itself is checked
+ * when it is resolved).
+ *
+ * @param options - the value to check
+ * @param field - the name of the value in messages
+ * @throws TypeError | RangeError naming the field and the value
+ */
+export function validateOpenOptions(options: unknown, field = 'options'): void {
+  const depth = enter(field);
+  try {
+    checkObject(options);
+    checkKeys(options, OPEN_FIELDS);
+    checkInt(options.replyTimeout, 'replyTimeout', 1, REPLY_TIMEOUT_MAX, true, ' ms');
+  } finally {
+    leave(depth);
+  }
+}
+
 /**
  * Validates a daemon role: `'master'` or `'backup'`.
  *

@@ -16,9 +16,9 @@ namespace {
 // need ~256 KiB of receive buffer, well below what the socket asks for.
 constexpr size_t kWindow = 256;
 
-std::unique_ptr<nl::Socket> openSocket(const std::string& netnsPath) {
+std::unique_ptr<nl::Socket> openSocket(const std::string& netnsPath, const nl::SocketOptions& options) {
   nl::NetnsScope scope(netnsPath);
-  return std::make_unique<nl::Socket>(NETLINK_GENERIC);
+  return std::make_unique<nl::Socket>(NETLINK_GENERIC, options);
 }
 
 uint16_t resolveIpvs(nl::Socket& sock) {
@@ -44,7 +44,15 @@ void withNested(const nlmsghdr& h, uint16_t type, Fn fn) {
 
 }  // namespace
 
-Client::Client(const std::string& netnsPath) : sock_(openSocket(netnsPath)) { family_ = resolveIpvs(*sock_); }
+Client::Client(const std::string& netnsPath, const nl::SocketOptions& options)
+    : sock_(openSocket(netnsPath, options)) {
+  family_ = resolveIpvs(*sock_);
+}
+
+Client::Client(nl::PeerLink peer, const nl::SocketOptions& options)
+    : sock_(std::make_unique<nl::Socket>(std::move(peer), options)) {
+  family_ = resolveIpvs(*sock_);
+}
 
 std::vector<uint8_t> Client::buildRequest(uint8_t cmd, uint16_t flags, uint32_t seq, const Service* key) {
   std::vector<uint8_t> msg;

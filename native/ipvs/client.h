@@ -39,7 +39,9 @@ class Client {
   // Opens the socket inside the network namespace at `netnsPath` (empty: the
   // calling thread's) and looks up the IPVS family. Throws nl::Error(ENOENT)
   // with a message naming ip_vs when the module is not loaded.
-  explicit Client(const std::string& netnsPath);
+  explicit Client(const std::string& netnsPath, const nl::SocketOptions& options = {});
+  // The same over a test peer standing in for the kernel (nl::PeerLink).
+  explicit Client(nl::PeerLink peer, const nl::SocketOptions& options = {});
 
   Info info();
   std::vector<Service> services();

@@ -2,11 +2,13 @@
 // thread, runs the netlink work on the libuv pool, and settles a promise.
 // Handles are type-tagged objects, so a foreign or closed handle throws or
 // rejects instead of touching freed memory.
+#include <fcntl.h>
 #include <napi.h>
 #include <pthread.h>
 
 #include <atomic>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <deque>
 #include <memory>
@@ -70,9 +72,10 @@ struct HandleState : napi_job::Gate {
 
   bool closed() const { return closedFrom != UINT64_MAX; }
 
-  // JS thread only, like admit() and settled().
+  // JS thread only, like admit(), settled() and settle().
   int onPool = 0;
   std::deque<Napi::AsyncWorker*> heldBack;
+  napi_job::SettleQueue settling;
 
   void admit(Napi::AsyncWorker* job) override {
     if (onPool < kPoolSlots) {
@@ -81,6 +84,11 @@ struct HandleState : napi_job::Gate {
     } else {
       heldBack.push_back(job);
     }
+  }
+
+  bool isNext(uint64_t order) const override { return settling.isNext(order); }
+  void settle(uint64_t order, std::function<void()> settleNow) override {
+    settling.settle(order, std::move(settleNow));
   }
 
   void settled() override {
@@ -140,6 +148,7 @@ HandleRef* unwrapHandle(const Napi::Value& v) {
 class Ticket {
  public:
   explicit Ticket(HandleRef handle) : handle_(std::move(handle)), number_(handle_->issued++) {}
+  uint64_t number() const { return number_; }
   Ticket(const Ticket&) = delete;
   Ticket& operator=(const Ticket&) = delete;
   ~Ticket() {
@@ -192,7 +201,8 @@ Napi::Value queue(const Napi::CallbackInfo& info, const char* op, RunFn run, nap
   // The job holds the handle's state (through its ticket) until it has
   // settled, so the gate outlives it.
   return napi_job::queue(
-      info.Env(), op, [ticket, run = std::move(run)] { ticket->run(run); }, std::move(result), handle.get());
+      info.Env(), op, [ticket, run = std::move(run)] { ticket->run(run); }, std::move(result), handle.get(),
+      ticket->number());
 }
 
 Napi::Value SetErrorClass(const Napi::CallbackInfo& info) {
@@ -201,17 +211,30 @@ Napi::Value SetErrorClass(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// The socket options of an open() call, read on the JS thread: its options
+// object ({ replyTimeout }) and IPVS_TS_NO_URING (for kernels or sandboxes
+// where io_uring misbehaves, and to test the plain path).
+nl::SocketOptions socketOptions(const Napi::Value& v) {
+  nl::SocketOptions o;
+  if (v.IsObject()) {
+    Napi::Value t = v.As<Napi::Object>().Get("replyTimeout");
+    if (t.IsNumber()) o.replyTimeoutMs = t.As<Napi::Number>().Int32Value();
+  }
+  const char* off = std::getenv("IPVS_TS_NO_URING");
+  if (off && *off && std::strcmp(off, "0") != 0) o.uring = false;
+  return o;
+}
+
 // Creates the client on the pool, so a namespace switch or the family lookup
 // never blocks the JS thread; the handle object is made on the JS thread.
-Napi::Value Open(const Napi::CallbackInfo& info) {
-  std::string path;
-  if (info[0].IsString()) path = info[0].As<Napi::String>().Utf8Value();
+template <typename MakeClient>
+Napi::Value openWith(Napi::Env env, MakeClient make) {
   auto state = std::make_shared<HandleState>();
   return napi_job::queue(
-      info.Env(), "open",
-      [state, path] {
+      env, "open",
+      [state, make = std::move(make)]() mutable {
         try {
-          state->client = std::make_unique<ipvs::Client>(path);
+          state->client = make();
         } catch (const nl::Error& e) {
           throw withPermissionHint(e);
         }
@@ -229,6 +252,38 @@ Napi::Value Open(const Napi::CallbackInfo& info) {
         }
         return obj;
       });
+}
+
+Napi::Value Open(const Napi::CallbackInfo& info) {
+  std::string path;
+  if (info[0].IsString()) path = info[0].As<Napi::String>().Utf8Value();
+  nl::SocketOptions options = socketOptions(info[1]);
+  return openWith(info.Env(), [path, options] { return std::make_unique<ipvs::Client>(path, options); });
+}
+
+// Test only (test/peer): a handle over a test peer instead of the kernel.
+// openPeer(socketFd, eventFd, { portId, firstSeq, replyTimeout }); both
+// descriptors are duplicated, the caller keeps its own.
+Napi::Value OpenPeer(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsNumber() || !info[1].IsNumber() || !info[2].IsObject()) {
+    throw Napi::TypeError::New(env, "openPeer(socketFd, eventFd, options)");
+  }
+  auto dup = [&](const Napi::Value& v) {
+    int fd = ::fcntl(v.As<Napi::Number>().Int32Value(), F_DUPFD_CLOEXEC, 0);
+    if (fd < 0) throw Napi::Error::New(env, std::string("openPeer: ") + std::strerror(errno));
+    return std::make_shared<nl::Fd>(fd);
+  };
+  std::shared_ptr<nl::Fd> socket = dup(info[0]);
+  std::shared_ptr<nl::Fd> answered = dup(info[1]);
+  Napi::Object o = info[2].As<Napi::Object>();
+  uint32_t portId = o.Get("portId").ToNumber().Uint32Value();
+  uint32_t firstSeq = o.Get("firstSeq").ToNumber().Uint32Value();
+  nl::SocketOptions options = socketOptions(info[2]);
+  return openWith(env, [socket, answered, portId, firstSeq, options] {
+    nl::PeerLink link{nl::Fd(socket->release()), nl::Fd(answered->release()), portId, firstSeq};
+    return std::make_unique<ipvs::Client>(std::move(link), options);
+  });
 }
 
 Napi::Value Close(const Napi::CallbackInfo& info) {
@@ -439,6 +494,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   env.SetInstanceData(new napi_job::AddonData());
   exports.Set("setErrorClass", Napi::Function::New(env, SetErrorClass, "setErrorClass"));
   exports.Set("open", Napi::Function::New(env, Open, "open"));
+  exports.Set("openPeer", Napi::Function::New(env, OpenPeer, "openPeer"));
   exports.Set("close", Napi::Function::New(env, Close, "close"));
   exports.Set("info", Napi::Function::New(env, Info, "info"));
   exports.Set("listServices", Napi::Function::New(env, ListServices, "listServices"));

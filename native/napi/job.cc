@@ -12,13 +12,14 @@ namespace {
 
 class Job : public Napi::AsyncWorker {
  public:
-  Job(Napi::Env env, const char* op, Work work, Result result, Gate* gate)
+  Job(Napi::Env env, const char* op, Work work, Result result, Gate* gate, uint64_t order)
       : Napi::AsyncWorker(env, op),
         op_(op),
         work_(std::move(work)),
         result_(std::move(result)),
         deferred_(env),
-        gate_(gate) {}
+        gate_(gate),
+        order_(order) {}
 
   Napi::Promise Promise() { return deferred_.Promise(); }
 
@@ -39,20 +40,17 @@ class Job : public Napi::AsyncWorker {
     Napi::Env env = Env();
     Napi::HandleScope scope(env);
     Settle settle{gate_};
-    if (error_ != 0) {
-      deferred_.Reject(makeError(env, op_, error_, message_, extack_).Value());
-      return;
-    }
+    if (error_ != 0) return finish(false, makeError(env, op_, error_, message_, extack_).Value());
     try {
-      deferred_.Resolve(result_ ? result_(env) : env.Undefined());
+      finish(true, result_ ? result_(env) : env.Undefined());
     } catch (const Napi::Error& e) {
-      deferred_.Reject(e.Value());
+      finish(false, e.Value());
     }
   }
 
   void OnError(const Napi::Error& e) override {
     Settle settle{gate_};
-    deferred_.Reject(e.Value());
+    finish(false, e.Value());
   }
 
  private:
@@ -70,11 +68,33 @@ class Job : public Napi::AsyncWorker {
     }
   };
 
+  // Settles now, or once the jobs queued before this one have settled.
+  void finish(bool ok, Napi::Value value) {
+    if (!gate_ || gate_->isNext(order_)) {
+      ok ? deferred_.Resolve(value) : deferred_.Reject(value);
+      if (gate_) gate_->settle(order_, [] {});
+      return;
+    }
+    // Kept in an array: a reference to a primitive (null, a number) is not
+    // allowed before Node-API 9.
+    Napi::Env env = Env();
+    Napi::Array holder = Napi::Array::New(env, 1);
+    holder.Set(0u, value);
+    auto kept = std::make_shared<Napi::Reference<Napi::Array>>(Napi::Persistent(holder));
+    Napi::Promise::Deferred deferred = deferred_;
+    gate_->settle(order_, [env, ok, kept, deferred]() mutable {
+      Napi::HandleScope scope(env);
+      Napi::Value v = kept->Value().Get(0u);
+      ok ? deferred.Resolve(v) : deferred.Reject(v);
+    });
+  }
+
   std::string op_;
   Work work_;
   Result result_;
   Napi::Promise::Deferred deferred_;
   Gate* gate_;
+  uint64_t order_;
   int error_ = 0;
   std::string message_;
   std::string extack_;
@@ -82,11 +102,31 @@ class Job : public Napi::AsyncWorker {
 
 }  // namespace
 
-Napi::Promise queue(Napi::Env env, const char* op, Work work, Result result, Gate* gate) {
-  auto* job = new Job(env, op, std::move(work), std::move(result), gate);
+void SettleQueue::settle(uint64_t order, std::function<void()> settleNow) {
+  if (order != next_) {
+    waiting_.emplace(order, std::move(settleNow));
+    return;
+  }
+  settleNow();
+  ++next_;
+  for (auto it = waiting_.find(next_); it != waiting_.end(); it = waiting_.find(next_)) {
+    std::function<void()> fn = std::move(it->second);
+    waiting_.erase(it);
+    fn();
+    ++next_;
+  }
+}
+
+Napi::Promise queue(Napi::Env env, const char* op, Work work, Result result, Gate* gate, uint64_t order) {
+  auto* job = new Job(env, op, std::move(work), std::move(result), gate, order);
   Napi::Promise promise = job->Promise();
   if (gate) {
-    gate->admit(job);
+    try {
+      gate->admit(job);
+    } catch (...) {
+      gate->settle(order, [] {});  // never queued: the jobs after it must not wait for it
+      throw;
+    }
   } else {
     job->Queue();
   }

@@ -71,10 +71,10 @@ void Writer::putString(uint16_t type, std::string_view s) {
   padTo4(buf_);
 }
 
-size_t Writer::beginNested(uint16_t type) {
+size_t Writer::beginNested(uint16_t type, bool flagged) {
   size_t off = buf_.size();
   nlattr a{};
-  a.nla_type = type | NLA_F_NESTED;
+  a.nla_type = flagged ? type | NLA_F_NESTED : type;
   const auto* h = reinterpret_cast<const uint8_t*>(&a);
   buf_.insert(buf_.end(), h, h + sizeof a);
   return off;

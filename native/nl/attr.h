@@ -45,7 +45,9 @@ class Writer {
   // NUL-terminated, as NLA_NUL_STRING / NLA_STRING policies expect.
   void putString(uint16_t type, std::string_view s);
 
-  size_t beginNested(uint16_t type);
+  // NLA_F_NESTED marks the attribute as nested, as requests should; the
+  // kernel's own replies leave it out (nla_nest_start_noflag).
+  size_t beginNested(uint16_t type, bool flagged = true);
   void endNested(size_t offset);
 
   size_t size() const { return buf_.size(); }

@@ -1,6 +1,8 @@
 #include "nl/socket.h"
 
+#include <poll.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -44,7 +46,17 @@ void setBuffer(int fd, int forceOpt, int opt, int size) {
   }
 }
 
-bool fromKernel(const sockaddr_nl& sa, socklen_t len) { return len >= sizeof(sockaddr_nl) && sa.nl_pid == 0; }
+void setReceiveTimeout(int fd, int ms) {
+  if (ms <= 0) return;
+  timeval tv{ms / 1000, static_cast<suseconds_t>(ms % 1000) * 1000};
+  if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) != 0) throwErrno("setsockopt(SO_RCVTIMEO)");
+}
+
+[[noreturn]] void throwTimeout(int ms) {
+  throw Error(ETIMEDOUT, "no reply within " + std::to_string(ms) + " ms (the reply timeout)");
+}
+
+[[noreturn]] void throwPeerClosed() { throw Error(ECONNRESET, "the netlink peer closed the connection"); }
 
 }  // namespace
 
@@ -53,35 +65,46 @@ void throwErrno(const std::string& what) {
   throw Error(e, what + ": " + std::strerror(e));
 }
 
-Socket::Socket(int protocol) {
-  fd_ = ::socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, protocol);
-  if (fd_ < 0) throwErrno("socket(AF_NETLINK)");
-  try {
-    int one = 1;
-    // Both are optional: older kernels lack them and still work.
-    setsockopt(fd_, SOL_NETLINK, NETLINK_EXT_ACK, &one, sizeof one);
-    setsockopt(fd_, SOL_NETLINK, NETLINK_CAP_ACK, &one, sizeof one);
-    setBuffer(fd_, SO_RCVBUFFORCE, SO_RCVBUF, kReceiveSocketBuffer);
-    setBuffer(fd_, SO_SNDBUFFORCE, SO_SNDBUF, kSendSocketBuffer);
+Socket::Socket(int protocol, const SocketOptions& options)
+    : fd_(::socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, protocol)),
+      replyTimeoutMs_(options.replyTimeoutMs),
+      uringUnavailable_(!options.uring) {
+  if (fd_.get() < 0) throwErrno("socket(AF_NETLINK)");
+  int one = 1;
+  // Both are optional: older kernels lack them and still work.
+  setsockopt(fd_.get(), SOL_NETLINK, NETLINK_EXT_ACK, &one, sizeof one);
+  setsockopt(fd_.get(), SOL_NETLINK, NETLINK_CAP_ACK, &one, sizeof one);
+  setBuffer(fd_.get(), SO_RCVBUFFORCE, SO_RCVBUF, kReceiveSocketBuffer);
+  setBuffer(fd_.get(), SO_SNDBUFFORCE, SO_SNDBUF, kSendSocketBuffer);
+  setReceiveTimeout(fd_.get(), replyTimeoutMs_);
 
-    sockaddr_nl sa{};
-    sa.nl_family = AF_NETLINK;
-    if (::bind(fd_, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0) throwErrno("bind(AF_NETLINK)");
-    socklen_t len = sizeof sa;
-    if (::getsockname(fd_, reinterpret_cast<sockaddr*>(&sa), &len) != 0) throwErrno("getsockname(AF_NETLINK)");
-    portId_ = sa.nl_pid;
-  } catch (...) {
-    ::close(fd_);
-    throw;
-  }
+  sockaddr_nl sa{};
+  sa.nl_family = AF_NETLINK;
+  if (::bind(fd_.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0) throwErrno("bind(AF_NETLINK)");
+  socklen_t len = sizeof sa;
+  if (::getsockname(fd_.get(), reinterpret_cast<sockaddr*>(&sa), &len) != 0) throwErrno("getsockname(AF_NETLINK)");
+  portId_ = sa.nl_pid;
   // A start that differs per socket keeps a stale reply from matching by luck.
   seq_ = static_cast<uint32_t>(std::time(nullptr));
   buf_.reserve(kReceiveBufferSize);
 }
 
-Socket::~Socket() {
-  if (fd_ >= 0) ::close(fd_);
+Socket::Socket(PeerLink peer, const SocketOptions& options)
+    : fd_(std::move(peer.socket)),
+      peer_(true),
+      answered_(std::move(peer.answered)),
+      replyTimeoutMs_(options.replyTimeoutMs),
+      uringUnavailable_(!options.uring),
+      portId_(peer.portId),
+      seq_(peer.firstSeq - 1) {
+  if (fd_.get() < 0 || answered_.get() < 0) throw Error(EBADF, "a test peer needs a socket and an eventfd");
+  setBuffer(fd_.get(), SO_RCVBUFFORCE, SO_RCVBUF, kReceiveSocketBuffer);
+  setBuffer(fd_.get(), SO_SNDBUFFORCE, SO_SNDBUF, kSendSocketBuffer);
+  setReceiveTimeout(fd_.get(), replyTimeoutMs_);
+  buf_.reserve(kReceiveBufferSize);
 }
+
+Socket::~Socket() = default;
 
 uint32_t Socket::reserveSeq(size_t count) {
   uint32_t first = seq_ + 1;
@@ -92,18 +115,66 @@ uint32_t Socket::reserveSeq(size_t count) {
 void Socket::send(const std::vector<uint8_t>& bytes) {
   sockaddr_nl to{};
   to.nl_family = AF_NETLINK;
+  // A peer's socket is connected; the kernel is addressed as port 0.
+  sockaddr* name = peer_ ? nullptr : reinterpret_cast<sockaddr*>(&to);
+  socklen_t nameLen = peer_ ? 0 : sizeof to;
   for (;;) {
-    ssize_t n = ::sendto(fd_, bytes.data(), bytes.size(), 0, reinterpret_cast<sockaddr*>(&to), sizeof to);
+    ssize_t n = ::sendto(fd_.get(), bytes.data(), bytes.size(), MSG_NOSIGNAL, name, nameLen);
     if (n >= 0) {
       if (static_cast<size_t>(n) != bytes.size()) throw Error(EIO, "netlink send was cut short");
+      if (peer_) ++sent_;
       return;
     }
-    if (errno != EINTR) throwErrno("sendto(netlink)");
+    if (errno == EINTR) continue;
+    if (peer_ && (errno == EPIPE || errno == ECONNRESET)) throwPeerClosed();
+    throwErrno("sendto(netlink)");
   }
+}
+
+bool Socket::fromAnswerer(const sockaddr_nl& from, socklen_t len) const {
+  return peer_ || (len >= sizeof(sockaddr_nl) && from.nl_pid == 0);
+}
+
+int Socket::peerFault(const uint8_t* data, size_t len) const {
+  if (!peer_ || len != NLMSG_HDRLEN + sizeof(int)) return 0;
+  nlmsghdr h;
+  std::memcpy(&h, data, sizeof h);
+  if (h.nlmsg_type != NLMSG_OVERRUN || h.nlmsg_len != len) return 0;
+  int error;
+  std::memcpy(&error, data + NLMSG_HDRLEN, sizeof error);
+  return error > 0 && error <= kMaxErrno ? error : 0;
+}
+
+void Socket::receiveFailed(int error, const char* call) {
+  if (error == EINTR) return;
+  if (peer_ && error == ECONNRESET) throwPeerClosed();
+  if (error == ENOBUFS) throw Error(ENOBUFS, "netlink receive buffer overrun: the kernel dropped replies");
+  if (error == EAGAIN || error == EWOULDBLOCK) {
+    forgetUnanswered();
+    throwTimeout(replyTimeoutMs_);
+  }
+  errno = error;
+  throwErrno(call);
 }
 
 size_t Socket::receive() {
   for (;;) {
+    if (int fault = pendingFault_) {
+      pendingFault_ = 0;
+      receiveFailed(fault, "recvmsg(netlink)");
+      continue;
+    }
+    if (!carried_.empty()) {  // a peer's datagrams read past a fault
+      std::vector<uint8_t> dg = std::move(carried_.front());
+      carried_.pop_front();
+      if (dg.size() > buf_.size()) throw Error(EMSGSIZE, "netlink reply larger than the receive buffer");
+      if (int fault = peerFault(dg.data(), dg.size())) {
+        receiveFailed(fault, "recvmsg(netlink)");
+        continue;
+      }
+      std::memcpy(buf_.data(), dg.data(), dg.size());
+      return dg.size();
+    }
     sockaddr_nl from{};
     iovec iov{buf_.data(), buf_.size()};
     msghdr mh{};
@@ -111,16 +182,18 @@ size_t Socket::receive() {
     mh.msg_namelen = sizeof from;
     mh.msg_iov = &iov;
     mh.msg_iovlen = 1;
-    ssize_t n = ::recvmsg(fd_, &mh, 0);
+    ssize_t n = ::recvmsg(fd_.get(), &mh, 0);
     if (n < 0) {
-      if (errno == EINTR) continue;
-      if (errno == ENOBUFS) {
-        throw Error(ENOBUFS, "netlink receive buffer overrun: the kernel dropped replies");
-      }
-      throwErrno("recvmsg(netlink)");
+      receiveFailed(errno, "recvmsg(netlink)");
+      continue;
     }
+    if (n == 0 && peer_) throwPeerClosed();
     if (mh.msg_flags & MSG_TRUNC) throw Error(EMSGSIZE, "netlink reply larger than the receive buffer");
-    if (!fromKernel(from, mh.msg_namelen)) continue;  // only the kernel may answer
+    if (int fault = peerFault(buf_.data(), static_cast<size_t>(n))) {
+      receiveFailed(fault, "recvmsg(netlink)");
+      continue;
+    }
+    if (!fromAnswerer(from, mh.msg_namelen)) continue;  // only the kernel may answer
     return static_cast<size_t>(n);
   }
 }
@@ -143,21 +216,50 @@ size_t Socket::receiveMany(size_t max, size_t slotSize) {
     msgs[i].msg_hdr.msg_iovlen = 1;
   }
   for (;;) {
-    // MSG_WAITFORONE: block for the first datagram, then take what is queued.
-    int n = ::recvmmsg(fd_, msgs, static_cast<unsigned>(max), MSG_WAITFORONE, nullptr);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      if (errno == ENOBUFS) {
-        throw Error(ENOBUFS, "netlink receive buffer overrun: the kernel dropped replies");
+    if (int fault = pendingFault_) {
+      pendingFault_ = 0;
+      receiveFailed(fault, "recvmmsg(netlink)");
+      continue;
+    }
+    size_t n = 0;
+    if (!carried_.empty()) {  // a peer's datagrams read past a fault
+      for (; n < max && !carried_.empty(); ++n) {
+        std::vector<uint8_t>& dg = carried_.front();
+        if (dg.size() > slotSize) throw Error(EMSGSIZE, "netlink reply larger than its receive slot");
+        std::memcpy(batchBuf_.data() + n * slotSize, dg.data(), dg.size());
+        msgs[n].msg_len = static_cast<unsigned>(dg.size());
+        msgs[n].msg_hdr.msg_flags = 0;
+        carried_.pop_front();
       }
-      throwErrno("recvmmsg(netlink)");
+    } else {
+      // MSG_WAITFORONE: block for the first datagram, then take what is queued.
+      int got = ::recvmmsg(fd_.get(), msgs, static_cast<unsigned>(max), MSG_WAITFORONE, nullptr);
+      if (got < 0) {
+        receiveFailed(errno, "recvmmsg(netlink)");
+        continue;
+      }
+      n = static_cast<size_t>(got);
     }
-    for (int i = 0; i < n; ++i) {
-      if (msgs[i].msg_hdr.msg_flags & MSG_TRUNC) throw Error(EMSGSIZE, "netlink reply larger than its receive slot");
-      bool kernel = fromKernel(froms[i], msgs[i].msg_hdr.msg_namelen);
-      batchLens_[i] = kernel ? msgs[i].msg_len : 0;  // foreign senders read as empty
+    // A peer's end of stream, or one of its faults, ends the batch as a
+    // failed system call would: the datagrams before it are handed out now,
+    // the error comes with the next receive, the datagrams after it later.
+    size_t kept = 0;
+    for (; kept < n; ++kept) {
+      size_t len = msgs[kept].msg_len;
+      int fault = len == 0 && peer_ ? ECONNRESET : peerFault(batchBuf_.data() + kept * slotSize, len);
+      if (fault) {
+        pendingFault_ = fault;
+        for (size_t later = n; later > kept + 1; --later) {
+          const uint8_t* d = batchBuf_.data() + (later - 1) * slotSize;
+          carried_.emplace_front(d, d + msgs[later - 1].msg_len);
+        }
+        break;
+      }
+      if (msgs[kept].msg_hdr.msg_flags & MSG_TRUNC) throw Error(EMSGSIZE, "netlink reply larger than its receive slot");
+      // Foreign senders read as empty.
+      batchLens_[kept] = fromAnswerer(froms[kept], msgs[kept].msg_hdr.msg_namelen) ? len : 0;
     }
-    return static_cast<size_t>(n);
+    if (kept > 0) return kept;
   }
 }
 
@@ -361,19 +463,57 @@ void Socket::drainQuietly() noexcept {
 }
 
 void Socket::drain() {
+  pendingFault_ = 0;
+  carried_.clear();
   for (;;) {
-    ssize_t n = ::recv(fd_, buf_.data(), buf_.size(), MSG_DONTWAIT);
-    if (n >= 0) continue;
+    ssize_t n = ::recv(fd_.get(), buf_.data(), buf_.size(), MSG_DONTWAIT);
+    if (n > 0) continue;
+    if (n == 0) return;  // a peer's end of stream (netlink datagrams are never empty)
     if (errno == EINTR) continue;
     if (errno == EAGAIN || errno == EWOULDBLOCK) return;
     if (errno == ENOBUFS) continue;  // what was lost is being thrown away anyway
+    if (peer_ && errno == ECONNRESET) return;
     throwErrno("recv(netlink)");
   }
+}
+
+void Socket::awaitPeer() {
+  while (acknowledged_ < sent_) {
+    pollfd p{answered_.get(), POLLIN, 0};
+    int r = ::poll(&p, 1, replyTimeoutMs_ > 0 ? replyTimeoutMs_ : -1);
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) throwErrno("poll(peer eventfd)");
+    if (r == 0) {
+      forgetUnanswered();
+      throwTimeout(replyTimeoutMs_);
+    }
+    uint64_t one;
+    if (::read(answered_.get(), &one, sizeof one) == sizeof one) ++acknowledged_;
+  }
+}
+
+void Socket::forgetUnanswered() {
+  if (!peer_) return;
+  // Counts already there belong to requests before the silent one: take
+  // them, then stop waiting for answers that did not come. (One that comes
+  // late only sends a later chain down the plain path once.)
+  for (;;) {
+    pollfd p{answered_.get(), POLLIN, 0};
+    if (::poll(&p, 1, 0) <= 0) break;
+    uint64_t one;
+    if (::read(answered_.get(), &one, sizeof one) != sizeof one) break;
+  }
+  acknowledged_ = sent_;
 }
 
 size_t Socket::chainDumps(size_t first, size_t count,
                           const std::function<std::vector<uint8_t>(size_t, uint32_t)>& build,
                           const std::function<void(size_t, const nlmsghdr&)>& onData) {
+  // Per dump: send, [wait for the peer's answer], receive its data,
+  // receive its DONE. The kernel answers inside the send; a test peer only
+  // once its thread has run, which the eventfd read waits for.
+  const size_t ops = peer_ ? 4 : 3;
+  const size_t firstRecv = ops - 2;
   struct Slot {
     std::vector<uint8_t> request;
     iovec sendIov{};
@@ -381,11 +521,13 @@ size_t Socket::chainDumps(size_t first, size_t count,
     iovec recvIov[2]{};
     msghdr recv[2]{};
     sockaddr_nl from[2]{};
-    int32_t res[3] = {-1, -1, -1};
+    uint64_t answer = 0;
+    int32_t res[4] = {-1, -1, -1, -1};
     uint32_t seq = 0;
   };
   static sockaddr_nl kernel{AF_NETLINK, 0, 0, 0};
-  std::vector<Slot> slots(count);
+  // Operations point into the slots, so they stay where they are.
+  std::unique_ptr<Slot[]> slots(new Slot[count]);
   chainBuf_.reserve(count * 2 * kChainSlot);
 
   // Everything that may throw comes before the first entry is queued: an
@@ -394,14 +536,18 @@ size_t Socket::chainDumps(size_t first, size_t count,
     slots[i].seq = nextSeq();
     slots[i].request = build(first + i, slots[i].seq);
   }
+  if (peer_) awaitPeer();  // answers to earlier requests must not count for these
   for (size_t i = 0; i < count; ++i) {
     Slot& s = slots[i];
     s.sendIov = {s.request.data(), s.request.size()};
-    s.send.msg_name = &kernel;
-    s.send.msg_namelen = sizeof kernel;
+    if (!peer_) {
+      s.send.msg_name = &kernel;
+      s.send.msg_namelen = sizeof kernel;
+    }
     s.send.msg_iov = &s.sendIov;
     s.send.msg_iovlen = 1;
-    uring_->sendmsg(fd_, &s.send, i * 3, Uring::Link::kSoft);
+    uring_->sendmsg(fd_.get(), &s.send, i * ops, Uring::Link::kSoft);
+    if (peer_) uring_->read(answered_.get(), &s.answer, sizeof s.answer, i * ops + 1, Uring::Link::kSoft);
     for (int r = 0; r < 2; ++r) {
       s.recvIov[r] = {chainBuf_.data() + (i * 2 + r) * kChainSlot, kChainSlot};
       s.from[r].nl_pid = kNotWritten;
@@ -417,54 +563,74 @@ size_t Socket::chainDumps(size_t first, size_t count,
       // the result the datagram's real length, so a cut is seen.
       Uring::Link link = r == 0 ? Uring::Link::kSoft : Uring::Link::kHard;
       if (i + 1 == count && r == 1) link = Uring::Link::kNone;
-      uring_->recvmsg(fd_, &s.recv[r], MSG_TRUNC | MSG_DONTWAIT, i * 3 + 1 + r, link);
+      uring_->recvmsg(fd_.get(), &s.recv[r], MSG_TRUNC | MSG_DONTWAIT, i * ops + firstRecv + r, link);
     }
   }
-  try {
-    uring_->submitAndWait(static_cast<unsigned>(count * 3), [&](uint64_t data, int32_t res) {
-      if (data / 3 < count) slots[data / 3].res[data % 3] = res;
-    });
-  } catch (...) {
-    // The ring's state is unknown (entries may still be queued, pointing at
-    // `slots`): close it, and take the plain path from now on. dumpMany()
-    // drains the socket.
+  int error = 0;
+  Uring::Outcome outcome = uring_->run(
+      static_cast<unsigned>(count * ops), replyTimeoutMs_,
+      [&](uint64_t data, int32_t res) {
+        if (data / ops < count) slots[data / ops].res[data % ops] = res;
+      },
+      error);
+  if (peer_) {
+    for (size_t i = 0; i < count; ++i) {
+      if (slots[i].res[0] > 0) ++sent_;
+      if (slots[i].res[1] == static_cast<int32_t>(sizeof(uint64_t))) ++acknowledged_;
+    }
+  }
+  if (outcome != Uring::Outcome::kDone) {
+    if (outcome == Uring::Outcome::kInFlight) {
+      // The kernel may still write into these: never free them.
+      slots.release();
+      chainBuf_.abandon();
+    }
+    // The ring is of no more use: take the plain path from now on.
+    // dumpMany() drains the socket.
     uring_.reset();
     uringUnavailable_ = true;
-    throw;
+    if (error == ETIMEDOUT) {
+      forgetUnanswered();
+      throwTimeout(replyTimeoutMs_);
+    }
+    errno = error;
+    throwErrno("io_uring_enter");
   }
 
   std::vector<const nlmsghdr*> messages;
   for (size_t i = 0; i < count; ++i) {
     Slot& s = slots[i];
     if (s.res[0] != static_cast<int32_t>(s.request.size())) return i;
+    if (peer_ && s.res[1] != static_cast<int32_t>(sizeof(uint64_t))) return i;
     bool done = false;
     bool clean = true;
     messages.clear();
     for (int r = 0; r < 2 && !done && clean; ++r) {
-      int32_t len = s.res[1 + r];
-      if (len <= 0 || static_cast<size_t>(len) > kChainSlot || s.from[r].nl_pid != 0) {
+      int32_t len = s.res[firstRecv + r];
+      const auto* data = static_cast<const uint8_t*>(s.recvIov[r].iov_base);
+      if (len <= 0 || static_cast<size_t>(len) > kChainSlot || !fromAnswerer(s.from[r], sizeof(sockaddr_nl)) ||
+          peerFault(data, static_cast<size_t>(len))) {
         clean = false;
         break;
       }
-      forEachMessage(static_cast<const uint8_t*>(s.recvIov[r].iov_base), static_cast<size_t>(len),
-                     [&](const nlmsghdr& h) {
-                       if (h.nlmsg_pid != portId_ || h.nlmsg_seq != s.seq) return true;
-                       if ((h.nlmsg_flags & NLM_F_DUMP_INTR) || h.nlmsg_type == NLMSG_ERROR) {
-                         clean = false;  // the plain path retries or reports it
-                         return false;
-                       }
-                       if (h.nlmsg_type == NLMSG_DONE) {
-                         int status = 0;
-                         if (h.nlmsg_len >= NLMSG_HDRLEN + sizeof status) {
-                           std::memcpy(&status, reinterpret_cast<const uint8_t*>(&h) + NLMSG_HDRLEN, sizeof status);
-                         }
-                         if (status < 0) clean = false;
-                         done = true;
-                         return false;
-                       }
-                       if (h.nlmsg_type >= NLMSG_MIN_TYPE) messages.push_back(&h);
-                       return true;
-                     });
+      forEachMessage(data, static_cast<size_t>(len), [&](const nlmsghdr& h) {
+        if (h.nlmsg_pid != portId_ || h.nlmsg_seq != s.seq) return true;
+        if ((h.nlmsg_flags & NLM_F_DUMP_INTR) || h.nlmsg_type == NLMSG_ERROR) {
+          clean = false;  // the plain path retries or reports it
+          return false;
+        }
+        if (h.nlmsg_type == NLMSG_DONE) {
+          int status = 0;
+          if (h.nlmsg_len >= NLMSG_HDRLEN + sizeof status) {
+            std::memcpy(&status, reinterpret_cast<const uint8_t*>(&h) + NLMSG_HDRLEN, sizeof status);
+          }
+          if (status < 0) clean = false;
+          done = true;
+          return false;
+        }
+        if (h.nlmsg_type >= NLMSG_MIN_TYPE) messages.push_back(&h);
+        return true;
+      });
     }
     if (!done || !clean) return i;
     for (const nlmsghdr* h : messages) onData(first + i, *h);
@@ -476,14 +642,8 @@ void Socket::dumpMany(size_t count, const std::function<std::vector<uint8_t>(siz
                       const std::function<void(size_t i, const nlmsghdr&)>& onData,
                       const std::function<void(size_t i)>& reset) {
   if (!uring_ && !uringUnavailable_) {
-    // IPVS_TS_NO_URING=1 keeps to plain system calls (for kernels or sandboxes
-    // where io_uring misbehaves, and to test that path).
-    const char* off = std::getenv("IPVS_TS_NO_URING");
-    if (off && *off && std::strcmp(off, "0") != 0) uringUnavailable_ = true;
-  }
-  if (!uring_ && !uringUnavailable_) {
     try {
-      uring_ = std::make_unique<Uring>(static_cast<unsigned>(kChainDumps * 3));
+      uring_ = std::make_unique<Uring>(static_cast<unsigned>(kChainDumps * 4));
     } catch (const Error&) {
       uringUnavailable_ = true;  // no io_uring here: one dump after another
     }
@@ -509,6 +669,7 @@ void Socket::dumpMany(size_t count, const std::function<std::vector<uint8_t>(siz
     // The chain went off its expected shape at dump `clean`: what follows it
     // may have read another dump's replies. Let every dump finish, then redo
     // the rest one at a time (stale replies are skipped by sequence number).
+    if (peer_) awaitPeer();
     drain();
     for (size_t i = start + clean; i < start + n; ++i) {
       reset(i);

@@ -6,6 +6,7 @@
 #include <linux/netlink.h>
 
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -13,9 +14,42 @@
 #include <string>
 #include <vector>
 
+#include "nl/fd.h"
+
 namespace nl {
 
 class Uring;
+
+// How long a receive waits for the next datagram before the call fails with
+// ETIMEDOUT, unless the caller says otherwise. Generous: the kernel answers
+// at once, but a flush of a huge table under User-Mode Linux takes seconds.
+inline constexpr int kDefaultReplyTimeoutMs = 60 * 1000;
+
+struct SocketOptions {
+  // 0: wait forever.
+  int replyTimeoutMs = kDefaultReplyTimeoutMs;
+  // Chain dumps through io_uring where the kernel offers it. Read by the
+  // caller from IPVS_TS_NO_URING on the JS thread: getenv on a pool thread
+  // races node's writes to the environment.
+  bool uring = true;
+};
+
+// A test peer in place of the kernel (test/peer): the client's end of a
+// socketpair(AF_UNIX, SOCK_SEQPACKET) that carries netlink messages, and an
+// eventfd (EFD_SEMAPHORE) to which the peer adds 1 once it has written every
+// reply to a datagram. The kernel answers inside the send; a peer thread
+// answers a moment later, and the io_uring chain, which reads right after
+// its send, must wait for that (see Socket::chainDumps).
+//
+// The peer also stands for what only a system call can do: a datagram that
+// is nothing but an NLMSG_OVERRUN message carrying an int errno makes the
+// receive that meets it fail with that errno (ENOBUFS, EINTR, ...).
+struct PeerLink {
+  Fd socket;
+  Fd answered;
+  uint32_t portId = 0;
+  uint32_t firstSeq = 0;
+};
 
 // A failure reported by the kernel (NLMSG_ERROR) or by a system call.
 // `error` is a positive errno; `extack` is the kernel's extended-ACK text.
@@ -57,6 +91,12 @@ class ReceiveBuffer {
     data_.reset(new uint8_t[bytes]);  // default-initialised: not written
     size_ = bytes;
   }
+  // Lets go of the memory without freeing it: the kernel may still write
+  // into it (an io_uring operation that could not be reaped).
+  void abandon() {
+    (void)data_.release();
+    size_ = 0;
+  }
 
  private:
   std::unique_ptr<uint8_t[]> data_;
@@ -67,7 +107,9 @@ class Socket {
  public:
   // Opens, binds (the kernel picks the port id) and enables extended ACKs.
   // The socket lives in the network namespace of the calling thread.
-  explicit Socket(int protocol);
+  explicit Socket(int protocol, const SocketOptions& options = {});
+  // Talks to a test peer instead of the kernel, through the same code.
+  explicit Socket(PeerLink peer, const SocketOptions& options = {});
   ~Socket();
   Socket(const Socket&) = delete;
   Socket& operator=(const Socket&) = delete;
@@ -84,8 +126,9 @@ class Socket {
 
   // Sends a dump request and hands each message to `onData` until
   // NLMSG_DONE. An interrupted dump (the table changed under it) is retried
-  // up to `retries` times via `rebuild`, which must return a fresh request
-  // for the given new sequence number; then it throws Error(EINTR).
+  // up to `retries` times via `build`, which must return a fresh request
+  // for the given new sequence number, after `reset`; then it throws
+  // Error(EINTR).
   void dump(const std::function<std::vector<uint8_t>(uint32_t seq)>& build, const MessageHandler& onData,
             const std::function<void()>& reset, int retries = 3);
 
@@ -111,6 +154,10 @@ class Socket {
   // Sends raw bytes as one datagram to the kernel.
   void send(const std::vector<uint8_t>& bytes);
 
+  // Whether dumpMany() chains its dumps through io_uring (false once the
+  // kernel refused it, or when the options said no).
+  bool chaining() const { return !uringUnavailable_; }
+
  private:
   // Reads one datagram (blocking) into buf_ and returns its length.
   size_t receive();
@@ -118,16 +165,33 @@ class Socket {
   // blocks for the first only.
   size_t receiveMany(size_t max, size_t slotSize);
   const uint8_t* slot(size_t i) const { return batchBuf_.data() + i * slotSize_; }
+  // A failed receive: returns to retry (EINTR), else throws in words.
+  void receiveFailed(int error, const char* call);
+  // Did this datagram come from whoever answers us (the kernel, or the peer)?
+  bool fromAnswerer(const sockaddr_nl& from, socklen_t len) const;
+  // The errno a peer's fault datagram stands for, or 0 (see PeerLink).
+  int peerFault(const uint8_t* data, size_t len) const;
 
   // Reads and drops whatever is queued, so that no dump is left running.
   void drain();
   // drain() for an error path: the error being thrown is the one to report.
   void drainQuietly() noexcept;
+  // Waits until the peer has answered every datagram sent so far.
+  void awaitPeer();
+  // After a timeout: stops counting on answers the peer never gave.
+  void forgetUnanswered();
   // One chain of dumpMany(); returns how many dumps (from `first`) completed cleanly.
   size_t chainDumps(size_t first, size_t count, const std::function<std::vector<uint8_t>(size_t, uint32_t)>& build,
                     const std::function<void(size_t, const nlmsghdr&)>& onData);
 
-  int fd_ = -1;
+  Fd fd_;
+  bool peer_ = false;
+  Fd answered_;             // peer only
+  uint64_t sent_ = 0;       // datagrams sent to the peer
+  uint64_t acknowledged_ = 0;  // of those, answers counted on `answered_`
+  int pendingFault_ = 0;    // a peer fault read in a batch, for the next receive
+  std::deque<std::vector<uint8_t>> carried_;  // peer datagrams read past that fault
+  int replyTimeoutMs_ = kDefaultReplyTimeoutMs;
   std::unique_ptr<Uring> uring_;
   bool uringUnavailable_ = false;
   ReceiveBuffer chainBuf_;
