@@ -40,6 +40,18 @@ export default defineConfig({
       {
         extends: true,
         test: {
+          // Records test/peer/fixtures from the real kernel: only
+          // scripts/record-peer-fixtures.mjs runs it.
+          name: 'record',
+          include: ['test/peer/**/*.rec.ts'],
+          testTimeout: 60_000,
+          hookTimeout: 60_000,
+          fileParallelism: false,
+        },
+      },
+      {
+        extends: true,
+        test: {
           name: 'kernel',
           include: ['test/kernel/**/*.test.ts'],
           // The UML guest has one slow CPU.

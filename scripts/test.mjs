@@ -21,6 +21,7 @@ import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
+import { buildPeer } from './build-peer.mjs';
 import { INSTALL_HINT, preloadHostModules, repoRoot, runInUml, selectKernel } from './uml.mjs';
 
 const require = createRequire(import.meta.url);
@@ -137,6 +138,12 @@ if (chosen.has('unit')) {
   if (code !== 0) {
     console.error(`test: npm run prebuilds failed (exit ${code}); see docs/install.md for the cross compiler it needs`);
     process.exit(code);
+  }
+  // The unit suite runs the native client against the netlink test peer.
+  const peer = buildPeer();
+  if (peer !== 0) {
+    console.error(`test: building the netlink test peer (scripts/build-peer.mjs) failed (exit ${peer})`);
+    process.exit(peer);
   }
 }
 
