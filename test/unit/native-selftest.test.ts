@@ -1,7 +1,10 @@
-// Builds and runs nl_selftest (native/fuzz/selftest.cc) under ASan + UBSan:
+// Builds and runs the sanitizer checks of the native core (native/CMakeLists.txt)
+// under ASan + UBSan (+ LeakSanitizer): nl_selftest (native/fuzz/selftest.cc),
 // the netlink attribute reader, message walker, ACK parser and IPVS codec on
 // truncated, oversized and misaligned input, plus 20 000 deterministic random
-// mutations of valid replies. Same steps as `npm run test:native`.
+// mutations of valid replies; peer_selftest (test/peer/selftest.cc), the
+// client against the netlink test peer with every fault, and io_uring_enter
+// failing half-way through a chain. Same steps as `npm run test:native`.
 //
 // Needs cmake and a C++17 compiler with the sanitizers (g++ or clang++), not
 // node headers. The build lives in .cache/sanitize (outside build/, which
@@ -46,4 +49,18 @@ test('nl_selftest passes under AddressSanitizer and UndefinedBehaviorSanitizer',
   // ~1 000 targeted checks plus one per random mutation.
   expect(Number(passed)).toBeGreaterThanOrEqual(20_000);
   expect(output).not.toMatch(/runtime error|AddressSanitizer/);
+}, 240_000);
+
+test('peer_selftest passes under AddressSanitizer, UndefinedBehaviorSanitizer and LeakSanitizer', () => {
+  run('cmake', ['-S', 'native', '-B', buildDir], 'cmake configure');
+  run('cmake', ['--build', buildDir, '-j2'], 'cmake build');
+  const output = run(path.join(root, buildDir, 'peer_selftest'), [], 'peer_selftest');
+  const summary = /^(\d+) passed, (\d+) failed$/m.exec(output);
+  expect(summary, `no closing "N passed, 0 failed" line in:\n${output}`).not.toBeNull();
+  expect(Number(summary![2])).toBe(0);
+  expect(Number(summary![1])).toBeGreaterThanOrEqual(79);
+  // Every submitted operation of a failed or timed-out run was reaped.
+  expect(output).toContain('ENOMEM: 8 taken, 8 cancelled and reaped');
+  expect(output).toContain('timeout: 16 taken, 16 cancelled and reaped');
+  expect(output).not.toMatch(/runtime error|AddressSanitizer|LeakSanitizer/);
 }, 240_000);
