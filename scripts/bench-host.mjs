@@ -1,0 +1,273 @@
+#!/usr/bin/env node
+// npm run bench:host: the JavaScript side of ipvs-ts on the host, against the
+// netlink test peer (test/peer) standing in for the kernel — the figures
+// User-Mode Linux distorts (fresh pages, garbage collection, event-loop
+// stalls). Prints, never asserts. Every figure is a ratio or a bound within
+// one run; each scenario runs in a fresh node process, so its peak RSS is its own.
+//
+//   node scripts/bench-host.mjs [--services 10000] [--dests 10] [--runs 5]
+//
+// Scenarios:
+//   snapshot     snapshot() of SERVICES x DESTS served by the peer's model, against
+//                JSON.parse of the same table as JSON text (the anchor); the native
+//                share measured with the raw binding on the same peer
+//   batch        batch() of SERVICES x (1 + DESTS) adds, against a C loop that sends
+//                the same messages to its own peer (test/peer/addon.cc, cBatch)
+//   concurrency  10 000 calls in flight on one handle, and 1 000 on each of 8
+import { spawnSync } from 'node:child_process';
+import { createRequire } from 'node:module';
+import { performance } from 'node:perf_hooks';
+import { setImmediate as turn } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+
+const { values: args } = parseArgs({
+  options: {
+    services: { type: 'string', default: '10000' },
+    dests: { type: 'string', default: '10' },
+    runs: { type: 'string', default: '5' },
+    scenario: { type: 'string' },
+    json: { type: 'boolean', default: false },
+  },
+});
+const SERVICES = Number(args.services);
+const DESTS = Number(args.dests);
+const RUNS = Number(args.runs);
+const PORT_ID = 4242;
+
+const require = createRequire(import.meta.url);
+const peerAddon = () => require(fileURLToPath(new URL('../test/peer/build/Release/ipvs_test_peer.node', import.meta.url)));
+
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const ms = (x) => `${x.toFixed(1)} ms`;
+
+/**
+ * The event loop's worst stall while `fn` runs, and through the turn after it
+ * settles: a 1 ms timer's lateness.
+ */
+async function worstStall(fn) {
+  let worst = 0;
+  let last = performance.now();
+  const timer = setInterval(() => {
+    const now = performance.now();
+    worst = Math.max(worst, now - last - 1);
+    last = now;
+  }, 1);
+  try {
+    const value = await fn();
+    await new Promise((r) => setTimeout(r, 2)); // the tick after the call resolves counts
+    const now = performance.now();
+    worst = Math.max(worst, now - last - 1);
+    return { value, worst };
+  } finally {
+    clearInterval(timer);
+  }
+}
+
+const rssMB = () => process.resourceUsage().maxRSS / 1024;
+
+async function openPeerHandle(Ipvs, peer, options = {}) {
+  const { socketFd, eventFd } = peer.fds();
+  return Ipvs.openPeer({ socketFd, eventFd, portId: PORT_ID, firstSeq: 1 }, options);
+}
+
+// --- scenarios (each in its own process) ------------------------------------
+
+async function snapshotScenario() {
+  const { Ipvs } = await import('../dist/index.js');
+  const { native } = await import('../dist/native.js');
+  const { Peer } = peerAddon();
+  const peer = new Peer({ mode: 'model' });
+  peer.populate(SERVICES, DESTS);
+  const ipvs = await openPeerHandle(Ipvs, peer);
+
+  let t = performance.now();
+  const first = await ipvs.snapshot();
+  const firstMs = performance.now() - t;
+  const destinations = first.reduce((n, s) => n + s.destinations.length, 0);
+
+  // The anchor: the same table as JSON text, parsed.
+  const text = JSON.stringify(first, (_k, v) => (typeof v === 'bigint' ? Number(v) : v));
+  const parse = [];
+  for (let i = 0; i < RUNS; i++) {
+    t = performance.now();
+    JSON.parse(text);
+    parse.push(performance.now() - t);
+  }
+
+  const total = [];
+  const stalls = [];
+  for (let i = 0; i < RUNS; i++) {
+    t = performance.now();
+    const { value, worst } = await worstStall(() => ipvs.snapshot());
+    total.push(performance.now() - t);
+    stalls.push(worst);
+    if (value.length !== SERVICES) throw new Error(`snapshot gave ${value.length} services`);
+  }
+
+  // The native share: the same reads through the raw binding (records, no objects).
+  const { socketFd, eventFd } = peer.fds();
+  const raw = await native.openPeer(socketFd, eventFd, { portId: PORT_ID, firstSeq: 1 });
+  const nativeMs = [];
+  let reuse;
+  for (let i = 0; i < RUNS; i++) {
+    t = performance.now();
+    const reply = await native.snapshot(raw, reuse);
+    nativeMs.push(performance.now() - t);
+    reuse = reply.records;
+  }
+  native.close(raw);
+  ipvs.close();
+  peer.stop();
+  const totalMedian = median(total);
+  const nativeMedian = median(nativeMs);
+  return {
+    scenario: 'snapshot',
+    services: SERVICES,
+    destinations,
+    jsonBytes: text.length,
+    firstMs,
+    totalMs: totalMedian,
+    nativeMs: nativeMedian,
+    jsMs: totalMedian - nativeMedian,
+    jsonParseMs: median(parse),
+    ratio: totalMedian / median(parse),
+    jsRatio: (totalMedian - nativeMedian) / median(parse),
+    worstStallMs: Math.max(...stalls),
+    peakRssMB: rssMB(),
+  };
+}
+
+async function batchScenario() {
+  const { Ipvs } = await import('../dist/index.js');
+  const { Peer, cBatch } = peerAddon();
+  const ops = [];
+  for (let s = 0; s < SERVICES; s++) {
+    const service = { protocol: 'tcp', address: `10.${Math.floor(s / 60000)}.0.1`, port: 1 + (s % 60000) };
+    ops.push({ type: 'addService', service: { ...service, scheduler: 'wlc' } });
+    for (let d = 1; d <= DESTS; d++) {
+      ops.push({ type: 'addDestination', service, destination: { address: `11.0.0.${d}`, weight: 100 * d } });
+    }
+  }
+  const peer = new Peer({ mode: 'model' });
+  const ipvs = await openPeerHandle(Ipvs, peer);
+  let t = performance.now();
+  const { value: results, worst } = await worstStall(() => ipvs.batch(ops));
+  const batchMs = performance.now() - t;
+  const refused = results.filter((r) => !r.ok).length;
+  const table = peer.table();
+  ipvs.close();
+  peer.stop();
+
+  // The C loop: the same messages to a peer of its own (same family id as the model's default).
+  const cPeer = new Peer({ mode: 'model' });
+  const { socketFd, eventFd } = cPeer.fds();
+  const cMs = cBatch(socketFd, eventFd, SERVICES, DESTS, 0x20) / 1e6;
+  const cTable = cPeer.table();
+  cPeer.stop();
+  return {
+    scenario: 'batch',
+    ops: ops.length,
+    refused,
+    table,
+    cTable,
+    batchMs,
+    cLoopMs: cMs,
+    ratio: batchMs / cMs,
+    opsPerSecond: ops.length / (batchMs / 1000),
+    worstStallMs: worst,
+    peakRssMB: rssMB(),
+  };
+}
+
+async function concurrencyScenario() {
+  const { Ipvs } = await import('../dist/index.js');
+  const { Peer } = peerAddon();
+  const run = async (handles, perHandle) => {
+    const peers = [];
+    const ipvss = [];
+    for (let h = 0; h < handles; h++) {
+      const peer = new Peer({ mode: 'model' });
+      peer.populate(10, 2);
+      peers.push(peer);
+      ipvss.push(await openPeerHandle(Ipvs, peer));
+    }
+    // Completion order per handle and per kind of call: the handle runs calls
+    // in the order made and their replies settle in that order; a read that
+    // decodes its records in slices (listServices) resolves a turn later than
+    // a call made after it that resolves at once, so kinds are kept apart.
+    const orders = ipvss.map(() => [[], [], []]);
+    const t = performance.now();
+    const { worst } = await worstStall(() =>
+      Promise.all(
+        ipvss.flatMap((ipvs, h) =>
+          Array.from({ length: perHandle }, (_, i) => {
+            const kind = i % 3;
+            const call = kind === 0 ? ipvs.info() : kind === 1 ? ipvs.getTimeouts() : ipvs.listServices();
+            return call.then(() => orders[h][kind].push(i));
+          }),
+        ),
+      ),
+    );
+    const elapsed = performance.now() - t;
+    const settled = orders.reduce((n, o) => n + o[0].length + o[1].length + o[2].length, 0);
+    const inOrder = orders.every((o) => o.every((list) => list.every((v, i) => i === 0 || v > list[i - 1])));
+    ipvss.forEach((i) => i.close());
+    peers.forEach((p) => p.stop());
+    return { handles, perHandle, settled, inOrder, elapsedMs: elapsed, worstStallMs: worst };
+  };
+  const one = await run(1, 10000);
+  await turn();
+  const eight = await run(8, 1000);
+  return { scenario: 'concurrency', one, eight, peakRssMB: rssMB() };
+}
+
+// --- driver --------------------------------------------------------------------
+
+const SCENARIOS = { snapshot: snapshotScenario, batch: batchScenario, concurrency: concurrencyScenario };
+
+if (args.scenario) {
+  const result = await SCENARIOS[args.scenario]();
+  process.stdout.write(JSON.stringify(result) + '\n');
+  process.exit(0);
+}
+
+const results = {};
+for (const name of Object.keys(SCENARIOS)) {
+  const r = spawnSync(
+    process.execPath,
+    ['--expose-gc', fileURLToPath(import.meta.url), '--scenario', name, '--services', String(SERVICES), '--dests', String(DESTS), '--runs', String(RUNS)],
+    { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 20 },
+  );
+  if (r.status !== 0) {
+    console.error(`bench:host: scenario ${name} failed (exit ${r.status})`);
+    process.exit(1);
+  }
+  results[name] = JSON.parse(r.stdout.trim().split('\n').pop());
+}
+if (args.json) {
+  console.log(JSON.stringify(results, null, 2));
+  process.exit(0);
+}
+
+const s = results.snapshot;
+const b = results.batch;
+const c = results.concurrency;
+console.log(`bench:host — node ${process.version}, ${process.arch}, against the netlink test peer (model of Linux 6.1 IPVS), host figures`);
+console.log('');
+console.log(`snapshot() of ${s.services} services x ${DESTS} destinations (${s.destinations} in all), median of ${RUNS}:`);
+console.log(`  total ${ms(s.totalMs)} (first call ${ms(s.firstMs)}); native read ${ms(s.nativeMs)}, JavaScript ${ms(s.jsMs)}`);
+console.log(`  JSON.parse of the same table (${(s.jsonBytes / 1e6).toFixed(1)} MB of JSON): ${ms(s.jsonParseMs)}`);
+console.log(`  => ${s.ratio.toFixed(2)}x JSON.parse in all, ${s.jsRatio.toFixed(2)}x for the JavaScript share`);
+console.log(`  worst event-loop stall ${ms(s.worstStallMs)}; peak RSS ${s.peakRssMB.toFixed(0)} MB`);
+console.log('');
+console.log(`batch() of ${b.ops} adds (${b.refused} refused; the peer then held ${b.table.services} services, ${b.table.destinations} destinations):`);
+console.log(`  ${ms(b.batchMs)} (${Math.round(b.opsPerSecond)} ops/s); the C loop, same messages: ${ms(b.cLoopMs)}`);
+console.log(`  => ${b.ratio.toFixed(2)}x the C loop; worst event-loop stall ${ms(b.worstStallMs)}; peak RSS ${b.peakRssMB.toFixed(0)} MB`);
+console.log('');
+for (const k of ['one', 'eight']) {
+  const x = c[k];
+  console.log(
+    `${x.handles} handle${x.handles > 1 ? 's' : ''} x ${x.perHandle} calls in flight: ${x.settled} settled${x.inOrder ? ', in order per handle' : ', OUT OF ORDER'} in ${ms(x.elapsedMs)}; worst stall ${ms(x.worstStallMs)}`,
+  );
+}
