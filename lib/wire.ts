@@ -395,6 +395,27 @@ function putDecimal(codes: number[], n: number, v: number): number {
   return n;
 }
 
+/**
+ * IPv4 address texts already made, by address. Real servers and VIPs repeat
+ * across services (a handful of servers behind many ports), and a table is
+ * read again and again: a string made once is old by the next read, so the
+ * objects that point at it give the young-generation collector nothing to
+ * trace or copy. Cleared when full, so it never holds more than this many.
+ */
+const IPV4_TEXTS_MAX = 8192;
+const ipv4Texts = new Map<number, string>();
+
+function cachedIPv4Text(b: Uint8Array, i: number): string {
+  const key = ((b[i]! << 24) | (b[i + 1]! << 16) | (b[i + 2]! << 8) | b[i + 3]!) >>> 0;
+  let text = ipv4Texts.get(key);
+  if (text === undefined) {
+    if (ipv4Texts.size >= IPV4_TEXTS_MAX) ipv4Texts.clear();
+    text = ipv4Text(b, i);
+    ipv4Texts.set(key, text);
+  }
+  return text;
+}
+
 class ReplyReader {
   readonly words: Uint32Array;
   readonly view: DataView;
@@ -412,7 +433,7 @@ class ReplyReader {
   address(at: number, family: number): string {
     const b = this.bytes;
     const i = at * 4;
-    if (family === AF_INET) return ipv4Text(b, i);
+    if (family === AF_INET) return cachedIPv4Text(b, i);
     const groups: number[] = [];
     for (let g = 0; g < 8; g++) groups.push((b[i + 2 * g]! << 8) | b[i + 2 * g + 1]!);
     return formatIPv6(groups);

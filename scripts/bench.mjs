@@ -1,13 +1,15 @@
 #!/usr/bin/env node
 // npm run bench: ipvs-ts against ipvsadm in the same kernel boot. Prints, never asserts.
+// First it runs scripts/bench-host.mjs (npm run bench:host): the JavaScript
+// side on the host against the netlink test peer (--no-host leaves it out).
 //
-//   node scripts/bench.mjs [--sizes 1000,10000] [--dests 10] [--no-single]
+//   node scripts/bench.mjs [--sizes 1000,10000] [--dests 10] [--no-single] [--no-host]
 //
 // On a host without IPVS it re-runs itself inside User-Mode Linux (scripts/uml.mjs).
 // Every measured run gets a fresh network namespace: IPVS keeps deleted destinations
 // in a per-namespace trash that each add scans for about two minutes, so reusing a
 // namespace after a flush would measure the trash, not the tool.
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import os from 'node:os';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -21,12 +23,23 @@ const { values: args } = parseArgs({
     sizes: { type: 'string', default: '1000,10000' },
     dests: { type: 'string', default: '10' },
     'no-single': { type: 'boolean', default: false },
+    'no-host': { type: 'boolean', default: false },
   },
 });
 
+// First the JavaScript side on the host, against the netlink test peer
+// (scripts/bench-host.mjs): the figures the guest distorts.
+if (process.env.IPVS_UML !== '1' && !args['no-host']) {
+  console.log('── on the host, against the netlink test peer (npm run bench:host) ──');
+  const built = spawnSync(process.execPath, [fileURLToPath(new URL('./build-peer.mjs', import.meta.url))], { stdio: 'inherit' });
+  const host = built.status === 0 && spawnSync(process.execPath, [fileURLToPath(new URL('./bench-host.mjs', import.meta.url))], { stdio: 'inherit' });
+  if (!host || host.status !== 0) console.log('bench: the host bench failed; going on with the kernel bench');
+  console.log('\n── against the kernel ──');
+}
+
 if (process.env.IPVS_UML !== '1' && !hostIpvs().ok) {
   console.log('bench: the host kernel has no IPVS; running inside User-Mode Linux');
-  process.exit(await runInUml([process.execPath, ...process.argv.slice(1)]));
+  process.exit(await runInUml([process.execPath, ...process.argv.slice(1), '--no-host']));
 }
 
 const { Ipvs } = await import('../dist/index.js');

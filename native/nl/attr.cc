@@ -50,11 +50,11 @@ void Writer::put(uint16_t type, const void* data, size_t len) {
   nlattr a{};
   a.nla_len = static_cast<uint16_t>(NLA_HDRLEN + len);
   a.nla_type = type;
-  const auto* h = reinterpret_cast<const uint8_t*>(&a);
-  buf_.insert(buf_.end(), h, h + sizeof a);
-  const auto* p = static_cast<const uint8_t*>(data);
-  buf_.insert(buf_.end(), p, p + len);
-  padTo4(buf_);
+  // One growth of the buffer per attribute, its padding zeroed with it.
+  size_t at = buf_.size();
+  buf_.resize(at + align(NLA_HDRLEN + len));
+  std::memcpy(buf_.data() + at, &a, sizeof a);
+  if (len) std::memcpy(buf_.data() + at + NLA_HDRLEN, data, len);
 }
 
 void Writer::putBe16(uint16_t type, uint16_t v) { putU16(type, htons(v)); }
@@ -64,11 +64,10 @@ void Writer::putString(uint16_t type, std::string_view s) {
   nlattr a{};
   a.nla_len = static_cast<uint16_t>(NLA_HDRLEN + s.size() + 1);
   a.nla_type = type;
-  const auto* h = reinterpret_cast<const uint8_t*>(&a);
-  buf_.insert(buf_.end(), h, h + sizeof a);
-  buf_.insert(buf_.end(), s.begin(), s.end());
-  buf_.push_back(0);
-  padTo4(buf_);
+  size_t at = buf_.size();
+  buf_.resize(at + align(NLA_HDRLEN + s.size() + 1));  // the NUL and the padding are zeroes
+  std::memcpy(buf_.data() + at, &a, sizeof a);
+  if (!s.empty()) std::memcpy(buf_.data() + at + NLA_HDRLEN, s.data(), s.size());
 }
 
 size_t Writer::beginNested(uint16_t type, bool flagged) {

@@ -404,19 +404,18 @@ void Socket::dump(const std::function<std::vector<uint8_t>(uint32_t seq)>& build
   }
 }
 
-std::vector<Ack> Socket::pipeline(const std::vector<uint8_t>& msgs, uint32_t firstSeq, size_t count) {
+std::vector<Ack> Socket::pipeline(std::vector<uint8_t>& msgs, uint32_t firstSeq, size_t count) {
   // A trailing NLMSG_NOOP that asks for an ACK: the kernel answers it after
   // every request before it. A handler that returns -EINTR gets no ACK at all
   // (netlink_rcv_skb skips it; IPVS does that when a sync daemon is stopped
   // before its thread ran), so without this barrier we would wait forever.
-  std::vector<uint8_t> withBarrier = msgs;
-  Writer w(withBarrier);
+  Writer w(msgs);
   uint32_t barrierSeq = firstSeq + static_cast<uint32_t>(count);
   w.endMessage(w.beginMessage(NLMSG_NOOP, NLM_F_REQUEST | NLM_F_ACK, barrierSeq, portId_));
 
   std::vector<Ack> acks(count);
   std::vector<bool> seen(count, false);
-  send(withBarrier);
+  send(msgs);
   bool barrier = false;
   while (!barrier) {
     size_t datagrams = receiveMany(count + 1, kAckSlotSize);

@@ -147,9 +147,9 @@ class Socket {
   // Sends `count` acknowledged requests laid out back to back in `msgs`
   // with consecutive sequence numbers from `firstSeq`, and returns their
   // ACKs in order. One send; the ACKs are read in batches. A barrier request
-  // follows them with sequence number firstSeq + count (reserve count + 1):
-  // a request the kernel never answers (-EINTR) reads as EINTR.
-  std::vector<Ack> pipeline(const std::vector<uint8_t>& msgs, uint32_t firstSeq, size_t count);
+  // is appended to `msgs` with sequence number firstSeq + count (reserve
+  // count + 1): a request the kernel never answers (-EINTR) reads as EINTR.
+  std::vector<Ack> pipeline(std::vector<uint8_t>& msgs, uint32_t firstSeq, size_t count);
 
   // Sends raw bytes as one datagram to the kernel.
   void send(const std::vector<uint8_t>& bytes);

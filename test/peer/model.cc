@@ -101,7 +101,9 @@ std::string addrText(uint16_t af, const uint8_t addr[16]) {
 // the next skb).
 class Packer {
  public:
-  Packer(Datagrams& out, size_t budget, bool pad64) : out_(out), budget_(budget), pad64_(pad64) {}
+  Packer(Datagrams& out, size_t budget, bool pad64) : out_(out), budget_(budget), pad64_(pad64) {
+    current_.reserve(4096);
+  }
 
   std::vector<uint8_t>& buffer() { return current_; }
   // Where the datagram holding the buffer begins: 64-bit padding depends on
@@ -121,8 +123,10 @@ class Packer {
     write();
   }
   void flush() {
-    if (!current_.empty()) out_.push_back(std::move(current_));
-    current_.clear();
+    if (current_.empty()) return;
+    out_.push_back(std::move(current_));
+    current_ = std::vector<uint8_t>();
+    current_.reserve(4096);
   }
 
  private:
@@ -395,26 +399,46 @@ size_t Model::destinationCount() const {
 }
 
 void Model::populate(size_t services, size_t dests) {
+  // A table like a large site's: 100 VIPs with up to 100 ports each, real
+  // servers drawn from a pool of 500 (so addresses repeat across services),
+  // counters spread over their real ranges (direct routing: nothing out).
+  uint64_t rng = 0x9E3779B97F4A7C15ULL;
+  auto next = [&rng](uint64_t bound) {
+    rng ^= rng >> 12;
+    rng ^= rng << 25;
+    rng ^= rng >> 27;
+    return bound ? (rng * 2685821657736338717ULL) % bound : 0;
+  };
+  auto traffic = [&](Counters& c) {
+    c.conns = next(1000000);
+    c.inPkts = c.conns * (1 + next(20));
+    c.inBytes = c.inPkts * (40 + next(1400));
+    c.cps = next(500);
+    c.inPps = c.cps * 10;
+    c.inBps = c.inPps * 500;
+  };
   for (size_t i = 0; i < services; ++i) {
     auto s = std::make_unique<ModelService>();
     s->af = AF_INET;
     s->protocol = IPPROTO_TCP;
-    uint32_t vip = htonl(0x0a000000u + static_cast<uint32_t>(i / 60000) * 0x10000u + 1u);
+    uint32_t vip = htonl(0x0a000000u + static_cast<uint32_t>(i / 100 + 1));
     std::memcpy(s->addr, &vip, 4);
-    s->portBe = htons(static_cast<uint16_t>(1 + i % 60000));
+    s->portBe = htons(static_cast<uint16_t>(1000 + i % 100 + (i / 100 / 600) * 100));
     s->scheduler = "wlc";
     s->flags = IP_VS_SVC_F_HASHED;
     s->netmaskBe = 0xffffffff;
-    s->stats = Counters{i + 1, (i + 1) * 10, 0, (i + 1) * 1000, 0, 0, 0, 0, 0, 0};
+    traffic(s->stats);
     for (size_t j = 0; j < dests; ++j) {
       ModelDest d;
       d.af = AF_INET;
-      uint32_t rip = htonl(0x0b000000u + static_cast<uint32_t>(j + 1));
+      uint32_t rip = htonl(0x0b000000u + static_cast<uint32_t>((i * 7 + j * 53) % 500 + 1));
       std::memcpy(d.addr, &rip, 4);
       d.portBe = s->portBe;
       d.fwd = IP_VS_CONN_F_DROUTE;
       d.weight = static_cast<int32_t>(100 * (j + 1));
-      d.stats = Counters{j + 1, (j + 1) * 10, 0, (j + 1) * 1000, 0, 0, 0, 0, 0, 0};
+      d.active = static_cast<uint32_t>(next(200));
+      d.inactive = static_cast<uint32_t>(next(2000));
+      traffic(d.stats);
       s->dests.push_front(d);
     }
     index(s.get());
