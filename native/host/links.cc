@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "nl/fd.h"
+#include "nl/netns.h"
 
 namespace host {
 
@@ -37,13 +38,7 @@ std::string onDev(const AddressSpec& spec, const std::string& dev) {
 // thread's own namespace, named explicitly because the request is sent from a
 // socket that may live elsewhere (and -1 would mean that socket's namespace).
 nl::Fd openNetns(const std::string& path) {
-  const char* file = path.empty() ? "/proc/thread-self/ns/net" : path.c_str();
-  int fd = ::open(file, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    int e = errno;
-    throw nl::Error(e, std::string("network namespace ") + file + ": " + std::strerror(e));
-  }
-  return nl::Fd(fd);
+  return nl::openNetnsFile(path.empty() ? "/proc/thread-self/ns/net" : path);
 }
 
 nl::Error alreadyThere(const AddressSpec& spec, const std::string& dev, const std::string& extack = {}) {

@@ -98,9 +98,11 @@ void deleteNetns(const std::string& name) {
     if (errno == ENOENT) throw nl::Error(ENOENT, "no network namespace named " + name + " (" + path + ")");
     fail(errno, "cannot stat " + path);
   }
+  // A symlink planted under the name must not make us unmount what it points at.
+  if (S_ISLNK(st.st_mode)) throw nl::Error(EINVAL, path + " is a symbolic link, not a namespace: refusing to unmount it");
   // EINVAL: not a mount point (a file left behind by a failed create); the
   // file still has to go.
-  if (::umount2(path.c_str(), MNT_DETACH) != 0 && errno != EINVAL) fail(errno, "cannot unmount " + path);
+  if (::umount2(path.c_str(), MNT_DETACH | UMOUNT_NOFOLLOW) != 0 && errno != EINVAL) fail(errno, "cannot unmount " + path);
   if (::unlink(path.c_str()) != 0 && errno != ENOENT) fail(errno, "cannot remove " + path);
 }
 

@@ -1,9 +1,28 @@
-// Runs code with the calling thread inside another network namespace.
+// Network namespace files, and running code with the calling thread inside
+// another network namespace.
 #pragma once
 
+#include <cstdint>
 #include <string>
 
+#include "nl/fd.h"
+
 namespace nl {
+
+// Opens a network namespace file (/run/netns/NAME, /proc/PID/ns/net) for
+// setns() or IFLA_NET_NS_FD, after making sure it is one: the path must be
+// a regular file on nsfs before it is opened (opening a FIFO would block
+// for ever, opening a device would run its driver), and what was opened
+// must be an nsfs file of a network namespace. Throws Error: the open's
+// errno (ENOENT, EACCES, ...), or EINVAL for anything that is not a network
+// namespace, in words naming the path.
+Fd openNetnsFile(const std::string& path);
+
+// The inode of the network namespace a descriptor refers to (an nsfs file,
+// or a socket's namespace through SIOCGSKNS); 0 when it cannot be told.
+uint64_t netnsInode(int fd);
+// The inode of the network namespace a socket lives in; 0 when unknown.
+uint64_t socketNetnsInode(int sockfd);
 
 // Moves the calling thread into the network namespace at `path` (a file such
 // as /run/netns/NAME or /proc/PID/ns/net) and back on destruction. An empty
@@ -18,7 +37,7 @@ class NetnsScope {
   NetnsScope& operator=(const NetnsScope&) = delete;
 
  private:
-  int original_ = -1;
+  Fd original_;
 };
 
 }  // namespace nl
