@@ -50,12 +50,14 @@ import type {
   ServiceKey,
   ServiceSpec,
   ServiceWithDestinations,
+  SnapshotOptions,
   Timeouts,
 } from './types.js';
 import {
   validateBatchOp,
   validateBatchOps,
   validateOpenOptions,
+  validateSnapshotOptions,
   validateDaemonSpec,
   validateDaemonState,
   validateDestinationKey,
@@ -69,6 +71,7 @@ import {
   destinationsSlices,
   servicesSlices,
   snapshotSlices,
+  tableFingerprint,
   type Reply,
   type SlicedDecode,
 } from './wire.js';
@@ -129,6 +132,8 @@ export type BatchResult =
 // fewer stalls over 12 ms than 1024, at the same speed). Two chunks are kept
 // in flight so the socket never waits for JavaScript.
 const BATCH_CHUNK = 256;
+/** Reads a consistent snapshot tries before giving up (see SnapshotOptions.maxReads). */
+const DEFAULT_CONSISTENT_READS = 5;
 const VALIDATE_SLICE = 256;
 
 /** Puts a kernel refusal of one operation into words. */
@@ -273,10 +278,19 @@ export class Ipvs implements AsyncDisposable {
   #spare: ArrayBuffer | undefined;
   /** The namespace file this handle's socket lives in, or undefined for the caller's own. */
   readonly netnsPath: string | undefined;
+  /**
+   * The inode of the network namespace this handle's socket lives in, read
+   * from the socket when it was opened (as `stat -L /proc/self/ns/net`
+   * shows it). It stays right when the name it was opened by is later
+   * deleted and reused for another namespace. 0 when the kernel cannot tell
+   * (before Linux 4.9).
+   */
+  readonly netnsInode: number;
 
   private constructor(handle: NativeHandle, netnsPath: string | undefined) {
     this.#handle = handle;
     this.netnsPath = netnsPath;
+    this.netnsInode = handle.netnsInode;
   }
 
   /**
@@ -477,9 +491,32 @@ export class Ipvs implements AsyncDisposable {
    * over by the next read, so a table watched in a loop costs no fresh memory.
    * The records become objects 1024 at a time, a slice per turn of the event
    * loop, so a large table does not hold the loop for the whole decode.
+   *
+   * While the table changes, a read can miss an entry (never repeat one):
+   * `{ consistent: true }` reads until two reads in a row agree.
    */
-  async snapshot(): Promise<ServiceWithDestinations[]> {
-    return (await this.#read('snapshot', (h, reuse) => native.snapshot(h, reuse), snapshotSlices))!;
+  async snapshot(options: SnapshotOptions = {}): Promise<ServiceWithDestinations[]> {
+    validateSnapshotOptions(options);
+    if (!options.consistent) return (await this.#read('snapshot', (h, reuse) => native.snapshot(h, reuse), snapshotSlices))!;
+    const maxReads = options.maxReads ?? DEFAULT_CONSISTENT_READS;
+    const consistentRead = async (h: NativeHandle, reuse: ArrayBuffer | undefined): Promise<Reply> => {
+      let reply = await native.snapshot(h, reuse);
+      let print = tableFingerprint(reply);
+      for (let reads = 1; reads < maxReads; reads++) {
+        // The last read's buffer takes the next: only its fingerprint is kept.
+        const next = await native.snapshot(h, reply.records);
+        const nextPrint = tableFingerprint(next);
+        if (nextPrint === print) return next;
+        reply = next;
+        print = nextPrint;
+      }
+      throw new IpvsError(`the table kept changing: no two of ${maxReads} reads in a row agreed`, {
+        errno: 11,
+        code: 'EAGAIN',
+        op: 'snapshot',
+      });
+    };
+    return (await this.#read('snapshot', consistentRead, snapshotSlices))!;
   }
 
   /** Deletes every service and destination (`ipvsadm -C`). */

@@ -39,6 +39,8 @@ export interface RawFailure {
 /** A type-tagged handle owning one generic-netlink socket. */
 export interface NativeHandle {
   readonly __brand: 'ipvs-ts.NativeHandle';
+  /** The inode of the socket's network namespace, read from the socket at open (0 over a test peer). */
+  readonly netnsInode: number;
 }
 
 /** The addon's exported functions. */

@@ -214,6 +214,21 @@ export type ServiceWithDestinations = Service & {
   destinations: Destination[];
 };
 
+/** Options of `Ipvs.snapshot()`. */
+export interface SnapshotOptions {
+  /**
+   * Read the table again until two reads in a row agree on every service,
+   * destination and setting (counters, rates and connection counts aside),
+   * and return the last. Without it a table changed during the read can come
+   * back with an entry missing: IPVS resumes its dumps by position and never
+   * says a change interrupted one. (No entry ever comes back twice.) Costs a
+   * second read at least.
+   */
+  consistent?: boolean;
+  /** With `consistent`: reads to try before giving up with `EAGAIN` (2–100, default 5). */
+  maxReads?: number;
+}
+
 /** Connection timeouts in seconds (`ipvsadm --set tcp tcpfin udp`). */
 export interface Timeouts {
   /** Established TCP connections. */

@@ -551,6 +551,29 @@ export function validateTimeouts(partial: unknown, field = 'timeouts'): asserts 
   }
 }
 
+const SNAPSHOT_FIELDS = ['consistent', 'maxReads'] as const;
+/** The most reads a consistent snapshot may take. */
+export const SNAPSHOT_READS_MAX = 100;
+
+/**
+ * Validates the options of `Ipvs.snapshot()`.
+ *
+ * @param options - the value to check
+ * @param field - the name of the value in messages
+ * @throws TypeError | RangeError naming the field and the value
+ */
+export function validateSnapshotOptions(options: unknown, field = 'options'): void {
+  const depth = enter(field);
+  try {
+    checkObject(options);
+    checkKeys(options, SNAPSHOT_FIELDS);
+    if (options.consistent !== undefined) checkBoolean(options.consistent, 'consistent');
+    checkInt(options.maxReads, 'maxReads', 2, SNAPSHOT_READS_MAX, true);
+  } finally {
+    leave(depth);
+  }
+}
+
 const OPEN_FIELDS = ['netns', 'replyTimeout'] as const;
 /** The longest reply timeout: what a 32-bit millisecond count holds. */
 export const REPLY_TIMEOUT_MAX = 2 ** 31 - 1;

@@ -640,6 +640,29 @@ export function* snapshotSlices(reply: Reply): SlicedDecode<ServiceWithDestinati
   return out;
 }
 
+/**
+ * What a reply says of the table's shape and settings, counters aside: two
+ * reads with the same fingerprint hold the same services, destinations,
+ * schedulers, weights, thresholds and tunnels (up to a 2^-64 chance of two
+ * different tables hashing alike). Connection counts, stats and rates are
+ * left out: they move with traffic.
+ */
+export function tableFingerprint(reply: Reply): string {
+  const words = new Uint32Array(reply.records, 0, reply.length / 4);
+  // Words 0–13 of a record are its identity and settings (the records.h
+  // layout: services up to RS_PE, destinations up to RD_TUN_FLAGS).
+  let a = 0x811c9dc5;
+  let b = 0x01000193;
+  for (let base = 0; base < words.length; base += R_WORDS) {
+    for (let w = base; w < base + RD_ACTIVE; w++) {
+      const v = words[w]!;
+      a = Math.imul(a ^ v, 0x01000193);
+      b = Math.imul(b ^ v ^ (a >>> 15), 0x5bd1e995);
+    }
+  }
+  return `${words.length / R_WORDS}:${(a >>> 0).toString(16)}:${(b >>> 0).toString(16)}:${reply.names.join(',')}`;
+}
+
 /** Services of a `listServices`/`getService` reply, in one go. */
 export const decodeServices = (reply: Reply): Service[] => decodeAll(servicesSlices(reply));
 

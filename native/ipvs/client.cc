@@ -2,7 +2,11 @@
 
 #include <linux/genetlink.h>
 
+#include <array>
 #include <cerrno>
+#include <cstdint>
+#include <cstring>
+#include <unordered_set>
 
 #include "nl/genl.h"
 #include "nl/netns.h"
@@ -34,6 +38,64 @@ uint16_t resolveIpvs(nl::Socket& sock) {
   }
 }
 
+// What identifies a service or a destination, as bytes.
+using Key = std::array<uint8_t, 28>;
+
+Key serviceKey(const Service& s) {
+  Key k{};
+  std::memcpy(&k[0], &s.family, 2);
+  std::memcpy(&k[2], &s.protocol, 2);
+  std::memcpy(&k[4], &s.port, 2);
+  std::memcpy(&k[8], &s.fwmark, 4);
+  if (s.fwmark == 0) std::memcpy(&k[12], s.addr.bytes, 16);
+  return k;
+}
+
+Key destinationKey(const Destination& d) {
+  Key k{};
+  std::memcpy(&k[0], &d.family, 2);
+  std::memcpy(&k[2], &d.port, 2);
+  std::memcpy(&k[12], d.addr.bytes, 16);
+  return k;
+}
+
+struct KeyHash {
+  size_t operator()(const Key& k) const {
+    uint64_t h = 1469598103934665603ULL;  // FNV-1a
+    for (uint8_t b : k) h = (h ^ b) * 1099511628211ULL;
+    return static_cast<size_t>(h);
+  }
+};
+
+// Keys seen in one dump: a handful for most destination dumps (a vector,
+// no allocation once grown), thousands for a services dump (a hash set).
+class SeenKeys {
+ public:
+  // False when `key` was seen already.
+  bool insert(const Key& key) {
+    if (set_.empty()) {
+      for (const Key& k : small_) {
+        if (k == key) return false;
+      }
+      if (small_.size() < kSmall) {
+        small_.push_back(key);
+        return true;
+      }
+      set_.insert(small_.begin(), small_.end());
+    }
+    return set_.insert(key).second;
+  }
+  void clear() {
+    small_.clear();
+    set_.clear();
+  }
+
+ private:
+  static constexpr size_t kSmall = 64;
+  std::vector<Key> small_;
+  std::unordered_set<Key, KeyHash> set_;
+};
+
 // Every reply of interest nests its object under one command attribute.
 template <typename Fn>
 void withNested(const nlmsghdr& h, uint16_t type, Fn fn) {
@@ -45,7 +107,7 @@ void withNested(const nlmsghdr& h, uint16_t type, Fn fn) {
 }  // namespace
 
 Client::Client(const std::string& netnsPath, const nl::SocketOptions& options)
-    : sock_(openSocket(netnsPath, options)) {
+    : sock_(openSocket(netnsPath, options)), netnsInode_(sock_->netnsInode()) {
   family_ = resolveIpvs(*sock_);
 }
 
@@ -84,12 +146,23 @@ Timeouts Client::timeouts() {
 }
 
 std::vector<Service> Client::services() {
+  // IPVS resumes a dump by position and never flags one that a change
+  // interrupted: a service added while the dump runs can come twice. Each
+  // service is kept once (keys seen); one missed that way cannot be told
+  // from here (Ipvs.snapshot's consistent read can).
   std::vector<Service> out;
+  SeenKeys seen;
   sock_->dump([&](uint32_t seq) { return buildRequest(IPVS_CMD_GET_SERVICE, NLM_F_DUMP, seq, nullptr); },
               [&](const nlmsghdr& h) {
-                withNested(h, IPVS_CMD_ATTR_SERVICE, [&](const nl::Attr& a) { out.push_back(parseService(a)); });
+                withNested(h, IPVS_CMD_ATTR_SERVICE, [&](const nl::Attr& a) {
+                  Service s = parseService(a);
+                  if (seen.insert(serviceKey(s))) out.push_back(std::move(s));
+                });
               },
-              [&] { out.clear(); });
+              [&] {
+                out.clear();
+                seen.clear();
+              });
   return out;
 }
 
@@ -108,12 +181,18 @@ std::optional<Service> Client::service(const Service& key) {
 }
 
 void Client::dumpDestinations(const Service& key, std::vector<Destination>& out) {
+  SeenKeys seen;  // as in services(): each destination once
   sock_->dump([&](uint32_t seq) { return buildRequest(IPVS_CMD_GET_DEST, NLM_F_DUMP, seq, &key); },
               [&](const nlmsghdr& h) {
-                withNested(h, IPVS_CMD_ATTR_DEST,
-                           [&](const nl::Attr& a) { out.push_back(parseDestination(a, key.family)); });
+                withNested(h, IPVS_CMD_ATTR_DEST, [&](const nl::Attr& a) {
+                  Destination d = parseDestination(a, key.family);
+                  if (seen.insert(destinationKey(d))) out.push_back(std::move(d));
+                });
               },
-              [&] { out.clear(); });
+              [&] {
+                out.clear();
+                seen.clear();
+              });
 }
 
 std::vector<Destination> Client::destinations(const Service& key) {
@@ -133,16 +212,27 @@ void Client::snapshot(SnapshotSink& sink) {
   auto giveUpTo = [&](size_t last) {
     while (given <= last) sink.service(all[given++]);
   };
+  // Destinations of the service being given, each once (see services()).
+  SeenKeys seen;
+  size_t seenFor = SIZE_MAX;
   // One destination dump per service, chained many to a system call. A dump
   // restarts only while it is the last one given (socket.h, dumpMany).
   sock_->dumpMany(
       all.size(), [&](size_t i, uint32_t seq) { return buildRequest(IPVS_CMD_GET_DEST, NLM_F_DUMP, seq, &all[i]); },
       [&](size_t i, const nlmsghdr& h) {
         giveUpTo(i);
-        withNested(h, IPVS_CMD_ATTR_DEST, [&](const nl::Attr& a) { sink.destination(parseDestination(a, all[i].family)); });
+        if (seenFor != i) {
+          seen.clear();
+          seenFor = i;
+        }
+        withNested(h, IPVS_CMD_ATTR_DEST, [&](const nl::Attr& a) {
+          Destination d = parseDestination(a, all[i].family);
+          if (seen.insert(destinationKey(d))) sink.destination(d);
+        });
       },
       [&](size_t i) {
         if (given == i + 1) sink.discardDestinations();
+        if (seenFor == i) seen.clear();
       });
   if (!all.empty()) giveUpTo(all.size() - 1);
 }

@@ -43,6 +43,10 @@ class Client {
   // The same over a test peer standing in for the kernel (nl::PeerLink).
   explicit Client(nl::PeerLink peer, const nl::SocketOptions& options = {});
 
+  // The inode of the network namespace the socket lives in, read from the
+  // socket itself at open (0 over a test peer).
+  uint64_t netnsInode() const { return netnsInode_; }
+
   Info info();
   std::vector<Service> services();
   std::optional<Service> service(const Service& key);
@@ -67,6 +71,7 @@ class Client {
 
   std::unique_ptr<nl::Socket> sock_;
   uint16_t family_ = 0;
+  uint64_t netnsInode_ = 0;
 };
 
 }  // namespace ipvs

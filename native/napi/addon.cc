@@ -242,6 +242,8 @@ Napi::Value openWith(Napi::Env env, MakeClient make) {
       [state](Napi::Env env) -> Napi::Value {
         Napi::Object obj = Napi::Object::New(env);
         obj.TypeTag(&kHandleTag);
+        // Read from the socket at open: the namespace the handle really talks to.
+        obj.Set("netnsInode", static_cast<double>(state->client->netnsInode()));
         auto* ref = new HandleRef(state);
         napi_status st = napi_wrap(
             env, obj, ref, [](napi_env, void* data, void*) { delete static_cast<HandleRef*>(data); }, nullptr,
@@ -492,19 +494,19 @@ Napi::Value Control(const Napi::CallbackInfo& info) {
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   env.SetInstanceData(new napi_job::AddonData());
-  exports.Set("setErrorClass", Napi::Function::New(env, SetErrorClass, "setErrorClass"));
-  exports.Set("open", Napi::Function::New(env, Open, "open"));
-  exports.Set("openPeer", Napi::Function::New(env, OpenPeer, "openPeer"));
-  exports.Set("close", Napi::Function::New(env, Close, "close"));
-  exports.Set("info", Napi::Function::New(env, Info, "info"));
-  exports.Set("listServices", Napi::Function::New(env, ListServices, "listServices"));
-  exports.Set("getService", Napi::Function::New(env, GetService, "getService"));
-  exports.Set("listDests", Napi::Function::New(env, ListDests, "listDests"));
-  exports.Set("snapshot", Napi::Function::New(env, Snapshot, "snapshot"));
-  exports.Set("listDaemons", Napi::Function::New(env, ListDaemons, "listDaemons"));
-  exports.Set("getTimeouts", Napi::Function::New(env, GetTimeouts, "getTimeouts"));
-  exports.Set("mutate", Napi::Function::New(env, Mutate, "mutate"));
-  exports.Set("control", Napi::Function::New(env, Control, "control"));
+  exports.Set("setErrorClass", napi_job::function(env, "setErrorClass", SetErrorClass));
+  exports.Set("open", napi_job::function(env, "open", Open));
+  exports.Set("openPeer", napi_job::function(env, "openPeer", OpenPeer));
+  exports.Set("close", napi_job::function(env, "close", Close));
+  exports.Set("info", napi_job::function(env, "info", Info));
+  exports.Set("listServices", napi_job::function(env, "listServices", ListServices));
+  exports.Set("getService", napi_job::function(env, "getService", GetService));
+  exports.Set("listDests", napi_job::function(env, "listDests", ListDests));
+  exports.Set("snapshot", napi_job::function(env, "snapshot", Snapshot));
+  exports.Set("listDaemons", napi_job::function(env, "listDaemons", ListDaemons));
+  exports.Set("getTimeouts", napi_job::function(env, "getTimeouts", GetTimeouts));
+  exports.Set("mutate", napi_job::function(env, "mutate", Mutate));
+  exports.Set("control", napi_job::function(env, "control", Control));
   InitHost(env, exports);
   return exports;
 }

@@ -11,6 +11,7 @@
 #include <ctime>
 
 #include "nl/attr.h"
+#include "nl/netns.h"
 #include "nl/uring.h"
 
 #ifndef NETLINK_EXT_ACK
@@ -105,6 +106,8 @@ Socket::Socket(PeerLink peer, const SocketOptions& options)
 }
 
 Socket::~Socket() = default;
+
+uint64_t Socket::netnsInode() const { return peer_ ? 0 : socketNetnsInode(fd_.get()); }
 
 uint32_t Socket::reserveSeq(size_t count) {
   uint32_t first = seq_ + 1;

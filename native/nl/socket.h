@@ -115,6 +115,9 @@ class Socket {
   Socket& operator=(const Socket&) = delete;
 
   uint32_t portId() const { return portId_; }
+  // The inode of the network namespace the socket lives in (0 for a peer,
+  // or a kernel without SIOCGSKNS).
+  uint64_t netnsInode() const;
   uint32_t nextSeq() { return ++seq_; }
   // Reserves `count` consecutive sequence numbers and returns the first.
   uint32_t reserveSeq(size_t count);

@@ -39,6 +39,7 @@ peer::Fault::Kind faultKind(Napi::Env env, const std::string& name) {
   if (name == "errno") return K::kErrno;
   if (name == "silence") return K::kSilence;
   if (name == "close") return K::kClose;
+  if (name == "repeat") return K::kRepeat;
   throw Napi::TypeError::New(env, "unknown fault kind " + name);
 }
 

@@ -28,7 +28,7 @@ export interface Recording {
   exchanges: Exchange[];
 }
 
-export type FaultKind = 'truncate' | 'errorMidDump' | 'noDone' | 'wrongSeq' | 'wrongPort' | 'errno' | 'silence' | 'close';
+export type FaultKind = 'truncate' | 'errorMidDump' | 'noDone' | 'wrongSeq' | 'wrongPort' | 'errno' | 'silence' | 'close' | 'repeat';
 
 export interface Fault {
   kind: FaultKind;

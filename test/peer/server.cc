@@ -256,6 +256,14 @@ bool Server::applyFault(const uint8_t* request, size_t len, Datagrams& replies, 
       case Fault::Kind::kErrno:
         replies.insert(replies.begin(), errnoMarker(f.error));
         return false;
+      case Fault::Kind::kRepeat:
+        for (size_t i = 0; i < replies.size(); ++i) {
+          if (hasData(replies[i])) {
+            replies.insert(replies.begin() + static_cast<long>(i) + 1, replies[i]);
+            break;
+          }
+        }
+        return false;
       case Fault::Kind::kSilence:
         return true;
       case Fault::Kind::kClose:

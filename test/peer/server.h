@@ -88,6 +88,7 @@ struct Fault {
     kErrno,         // the client's next receive fails with `error` (ENOBUFS, EINTR), then the reply
     kSilence,       // no reply at all
     kClose,         // the peer closes the connection instead of answering
+    kRepeat,        // the reply's first datagram with data comes twice (a dump resumed by position)
   };
   Kind kind = Kind::kSilence;
   int error = 0;

@@ -153,6 +153,18 @@ describe('faults of the netlink peer', () => {
     });
   });
 
+  it('a dump that repeats entries, as IPVS does when it resumes by position after an insertion: each entry once', async () => {
+    await onPeer(async (peer, ipvs) => {
+      fault(peer, { kind: 'repeat', cmd: CMD_GET_SERVICE });
+      const services = await ipvs.listServices();
+      expect(services).toHaveLength(SERVICES);
+      fault(peer, { kind: 'repeat', cmd: CMD_GET_SERVICE });
+      fault(peer, { kind: 'repeat', cmd: CMD_GET_DEST, skip: 7 });
+      await tableIsRight(ipvs);
+      expect(peer.counts().faults).toBe(3);
+    });
+  });
+
   it('a handle closed with 1 000 calls in flight: each settles, in order; later calls reject EBADF', async () => {
     await onPeer(async (_peer, ipvs) => {
       const order: number[] = [];
