@@ -6,7 +6,7 @@
  * @module
  */
 
-import { readFile } from 'node:fs/promises';
+import { open } from 'node:fs/promises';
 
 /** A text sink. */
 export interface CliOutput {
@@ -23,6 +23,15 @@ export interface CliIo {
   readStdin(): Promise<string>;
 }
 
+/** The most a command reads from a file or standard input: a desired state of 100 000 services is ~20 MiB. */
+export const INPUT_MAX_BYTES = 64 * 1024 * 1024;
+
+/** A file or standard input that cannot be read, in words (the CLI exits 2). */
+export class InputError extends Error {}
+
+const tooLarge = (what: string): InputError =>
+  new InputError(`${what}: larger than ${INPUT_MAX_BYTES / 1024 / 1024} MiB, the most ipvs-ts reads`);
+
 /** The process's own streams. */
 export function processIo(): CliIo {
   return {
@@ -30,15 +39,64 @@ export function processIo(): CliIo {
     stderr: process.stderr,
     readStdin: async () => {
       const chunks: Buffer[] = [];
-      for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+      let size = 0;
+      for await (const chunk of process.stdin) {
+        size += (chunk as Buffer).length;
+        if (size > INPUT_MAX_BYTES) throw tooLarge('standard input');
+        chunks.push(chunk as Buffer);
+      }
       return Buffer.concat(chunks).toString('utf8');
     },
   };
 }
 
-/** Reads a file, or standard input for `-`. */
+function reason(e: unknown): string {
+  switch ((e as NodeJS.ErrnoException).code) {
+    case 'ENOENT':
+      return 'no such file';
+    case 'EACCES':
+    case 'EPERM':
+      return 'permission denied';
+    case 'EISDIR':
+      return 'is a folder, not a file';
+    default:
+      return (e as Error).message;
+  }
+}
+
+/**
+ * Reads a file, or standard input for `-`, as UTF-8 text: at most
+ * {@link INPUT_MAX_BYTES} (a device such as /dev/zero never ends), and any
+ * failure as an {@link InputError} naming the file.
+ */
 export async function readInput(io: CliIo, file: string): Promise<string> {
-  return file === '-' ? io.readStdin() : readFile(file, 'utf8');
+  if (file === '-') return io.readStdin();
+  let handle;
+  try {
+    handle = await open(file, 'r');
+  } catch (e) {
+    throw new InputError(`${file}: ${reason(e)}`);
+  }
+  try {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for (;;) {
+      const chunk = Buffer.allocUnsafe(1024 * 1024);
+      let bytesRead;
+      try {
+        ({ bytesRead } = await handle.read(chunk, 0, chunk.length, null));
+      } catch (e) {
+        throw new InputError(`${file}: ${reason(e)}`);
+      }
+      if (bytesRead === 0) break;
+      size += bytesRead;
+      if (size > INPUT_MAX_BYTES) throw tooLarge(file);
+      chunks.push(chunk.subarray(0, bytesRead));
+    }
+    return Buffer.concat(chunks).toString('utf8');
+  } finally {
+    await handle.close();
+  }
 }
 
 /**

@@ -23,7 +23,7 @@ import { resolveNetnsPath } from '../netns-path.js';
 import type { BatchOp } from '../types.js';
 import { runAdm } from './adm.js';
 import { DesiredFileError, parseDesired } from './desired.js';
-import { type CliIo, processIo, progress, readInput } from './io.js';
+import { type CliIo, InputError, processIo, progress, readInput } from './io.js';
 import { toJson } from './json.js';
 import { RealServerStateError, defaultStatePath, realServerRestore, realServerSetup } from './realserver.js';
 
@@ -392,6 +392,7 @@ export async function main(argv: readonly string[], options: MainOptions = {}): 
     }
   } catch (e) {
     const name = command && !command.startsWith('-') ? `ipvs-ts ${command}` : 'ipvs-ts';
+    if (e instanceof InputError) e = new UsageError(e.message);
     if (e instanceof UsageError) {
       io.stderr.write(`${name}: ${e.message}\n`);
       return 2;

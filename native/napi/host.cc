@@ -258,21 +258,21 @@ Napi::Value TcpRequest(const Napi::CallbackInfo& info) {
 
 void InitHost(Napi::Env env, Napi::Object exports) {
   Napi::Object h = Napi::Object::New(env);
-  h.Set("addAddress", Napi::Function::New(env, AddAddress, "addAddress"));
-  h.Set("deleteAddress", Napi::Function::New(env, DeleteAddress, "deleteAddress"));
-  h.Set("listAddresses", Napi::Function::New(env, ListAddresses, "listAddresses"));
-  h.Set("findLink", Napi::Function::New(env, FindLink, "findLink"));
-  h.Set("listLinks", Napi::Function::New(env, ListLinks, "listLinks"));
-  h.Set("setLinkUp", Napi::Function::New(env, SetLinkUp, "setLinkUp"));
-  h.Set("createVeth", Napi::Function::New(env, CreateVeth, "createVeth"));
-  h.Set("createBridge", Napi::Function::New(env, CreateBridge, "createBridge"));
-  h.Set("addRoute", Napi::Function::New(env, AddRoute, "addRoute"));
-  h.Set("readSysctl", Napi::Function::New(env, ReadSysctl, "readSysctl"));
-  h.Set("writeSysctl", Napi::Function::New(env, WriteSysctl, "writeSysctl"));
-  h.Set("createNetns", Napi::Function::New(env, CreateNetns, "createNetns"));
-  h.Set("deleteNetns", Napi::Function::New(env, DeleteNetns, "deleteNetns"));
-  h.Set("listNetns", Napi::Function::New(env, ListNetns, "listNetns"));
-  h.Set("listenTcp", Napi::Function::New(env, ListenTcp, "listenTcp"));
-  h.Set("tcpRequest", Napi::Function::New(env, TcpRequest, "tcpRequest"));
+  h.Set("addAddress", napi_job::function(env, "addAddress", AddAddress));
+  h.Set("deleteAddress", napi_job::function(env, "deleteAddress", DeleteAddress));
+  h.Set("listAddresses", napi_job::function(env, "listAddresses", ListAddresses));
+  h.Set("findLink", napi_job::function(env, "findLink", FindLink));
+  h.Set("listLinks", napi_job::function(env, "listLinks", ListLinks));
+  h.Set("setLinkUp", napi_job::function(env, "setLinkUp", SetLinkUp));
+  h.Set("createVeth", napi_job::function(env, "createVeth", CreateVeth));
+  h.Set("createBridge", napi_job::function(env, "createBridge", CreateBridge));
+  h.Set("addRoute", napi_job::function(env, "addRoute", AddRoute));
+  h.Set("readSysctl", napi_job::function(env, "readSysctl", ReadSysctl));
+  h.Set("writeSysctl", napi_job::function(env, "writeSysctl", WriteSysctl));
+  h.Set("createNetns", napi_job::function(env, "createNetns", CreateNetns));
+  h.Set("deleteNetns", napi_job::function(env, "deleteNetns", DeleteNetns));
+  h.Set("listNetns", napi_job::function(env, "listNetns", ListNetns));
+  h.Set("listenTcp", napi_job::function(env, "listenTcp", ListenTcp));
+  h.Set("tcpRequest", napi_job::function(env, "tcpRequest", TcpRequest));
   exports.Set("host", h);
 }

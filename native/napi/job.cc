@@ -31,6 +31,8 @@ class Job : public Napi::AsyncWorker {
       Fail(e.error(), e.what(), e.extack());
     } catch (const nl::ParseError& e) {
       Fail(EPROTO, std::string("malformed reply from the kernel: ") + e.what(), {});
+    } catch (const std::bad_alloc&) {
+      Fail(ENOMEM, "out of memory", {});
     } catch (const std::exception& e) {
       Fail(EIO, e.what(), {});
     }
@@ -167,6 +169,25 @@ std::string errnoCode(int error) {
     default:
       return "E" + std::to_string(error);
   }
+}
+
+Napi::Function function(Napi::Env env, const char* name, Callback fn) {
+  return Napi::Function::New(
+      env,
+      [name, fn](const Napi::CallbackInfo& info) -> Napi::Value {
+        try {
+          return fn(info);
+        } catch (const Napi::Error&) {
+          throw;
+        } catch (const nl::Error& e) {
+          throw makeError(info.Env(), name, e.error(), e.what(), e.extack());
+        } catch (const std::bad_alloc&) {
+          throw makeError(info.Env(), name, ENOMEM, "out of memory", {});
+        } catch (const std::exception& e) {
+          throw Napi::Error::New(info.Env(), std::string(name) + ": " + e.what());
+        }
+      },
+      name);
 }
 
 Napi::Error makeError(Napi::Env env, const std::string& op, int error, const std::string& message,

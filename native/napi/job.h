@@ -58,6 +58,14 @@ Napi::Error makeError(Napi::Env env, const std::string& op, int error, const std
 // The symbolic name of an errno ("EEXIST").
 std::string errnoCode(int error);
 
+using Callback = Napi::Value (*)(const Napi::CallbackInfo&);
+
+// A JS function for `fn` that turns every C++ exception into a JS one:
+// node-addon-api passes on only Napi::Error, and anything else reaching C
+// would end the process. nl::Error becomes an IpvsError (op `name`),
+// std::bad_alloc ENOMEM, other exceptions an Error with their message.
+Napi::Function function(Napi::Env env, const char* name, Callback fn);
+
 // Per-environment data of the addon.
 struct AddonData {
   Napi::FunctionReference errorClass;

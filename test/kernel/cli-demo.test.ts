@@ -3,7 +3,7 @@
 // has IPVS). It must finish well under a minute, print the ipvsadm-style
 // --stats table with the three weighted real servers, say what happened, and
 // leave no namespace behind.
-import { copyFileSync, mkdirSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -19,8 +19,10 @@ function demoScript(): string {
   const bin = buildCli();
   const root = join(dirname(bin), '..');
   if (root === repo) return join(repo, 'scripts', 'demo.mjs');
-  mkdirSync(join(root, 'scripts'), { recursive: true });
+  mkdirSync(join(root, 'scripts', 'uml'), { recursive: true });
   for (const f of ['demo.mjs', 'uml.mjs']) copyFileSync(join(repo, 'scripts', f), join(root, 'scripts', f));
+  // uml.mjs imports its helpers from scripts/uml/.
+  for (const f of readdirSync(join(repo, 'scripts', 'uml'))) copyFileSync(join(repo, 'scripts', 'uml', f), join(root, 'scripts', 'uml', f));
   return join(root, 'scripts', 'demo.mjs');
 }
 
