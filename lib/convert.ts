@@ -29,9 +29,6 @@ import {
   IPPROTO_SCTP,
   IPPROTO_TCP,
   IPPROTO_UDP,
-  SVC_F_HASHED,
-  SVC_F_ONEPACKET,
-  SVC_F_PERSISTENT,
   SVC_F_SCHED1,
   SVC_F_SCHED2,
   SVC_F_SCHED3,
@@ -42,23 +39,17 @@ import {
   TUN_GUE,
   TUN_IPIP,
 } from './kernel.js';
-import type { RawDaemon } from './native.js';
+import type { RawDaemon } from './native-types.js';
 import type {
   Daemon,
   DaemonSpec,
   DaemonState,
-  Destination,
-  DestinationSpec,
   Family,
   Forwarding,
   Info,
   Protocol,
-  Rates,
   SchedulerFlag,
-  Service,
   ServiceKey,
-  ServiceSpec,
-  Stats,
   Timeouts,
   TunnelOptions,
 } from './types.js';

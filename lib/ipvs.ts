@@ -11,15 +11,13 @@ import type { ApplyOptions, ApplyPlan, DesiredService, DesiredState } from './ap
 import {
   daemonSpecToRaw,
   daemonStateToRaw,
-  describeDestination,
   describeServiceKey,
-  destinationPort,
   rawToDaemon,
   rawToInfo,
   rawToTimeouts,
   timeoutsToRaw,
 } from './convert.js';
-import { IpvsError, errnoText } from './errors.js';
+import { IpvsError } from './errors.js';
 import {
   CMD_DEL_DAEMON,
   CMD_DEL_DEST,
@@ -35,7 +33,8 @@ import {
   CMD_ZERO,
 } from './kernel.js';
 import { native } from './native.js';
-import type { NativeHandle, RawControl, RawFailure } from './native.js';
+import { batchWords, daemonWords, destinationWords, plainWords, refusal, serviceWords } from './refusals.js';
+import type { NativeHandle, RawControl, Reply } from './native-types.js';
 import { resolveNetnsPath } from './netns-path.js';
 import type {
   BatchOp,
@@ -72,11 +71,8 @@ import {
   servicesSlices,
   snapshotSlices,
   tableFingerprint,
-  type Reply,
   type SlicedDecode,
 } from './wire.js';
-
-native.setErrorClass(IpvsError);
 
 /** Options of {@link Ipvs.open}. */
 export interface OpenOptions {
@@ -136,82 +132,6 @@ const BATCH_CHUNK = 256;
 const DEFAULT_CONSISTENT_READS = 5;
 const VALIDATE_SLICE = 256;
 
-/** Puts a kernel refusal of one operation into words. */
-function refusal(op: string, failure: RawFailure, words: (code: string) => string | undefined): IpvsError {
-  const said = words(failure.code) ?? `${op} failed: ${errnoText(failure.errno)}`;
-  const extack = failure.extack ? `: ${failure.extack}` : '';
-  return new IpvsError(`${said} (${failure.code}${extack})`, { ...failure, op });
-}
-
-function serviceWords(key: ServiceKey, spec?: ServiceSpec): (code: string) => string | undefined {
-  const svc = `service ${describeServiceKey(key)}`;
-  return (code) => {
-    switch (code) {
-      case 'EEXIST':
-        return `${svc} already exists`;
-      case 'ESRCH':
-        return `no such ${svc}`;
-      case 'ENOENT': {
-        const sched = spec?.scheduler ?? 'wlc';
-        if (spec?.persistenceEngine) {
-          return `unknown scheduler '${sched}' or persistence engine '${spec.persistenceEngine}' (no ip_vs_${sched} or ip_vs_pe_${spec.persistenceEngine} module)`;
-        }
-        return `unknown scheduler '${sched}' (no ip_vs_${sched} module)`;
-      }
-      case 'EPERM':
-        return `permission denied for ${svc}: IPVS needs CAP_NET_ADMIN`;
-      case 'EINVAL':
-        return `the kernel refused ${svc} as invalid`;
-      default:
-        return undefined;
-    }
-  };
-}
-
-function destinationWords(key: ServiceKey, dest: DestinationKey): (code: string) => string | undefined {
-  const svc = `service ${describeServiceKey(key)}`;
-  const d = `destination ${describeDestination(dest.address, destinationPort(dest.port, key))}`;
-  return (code) => {
-    switch (code) {
-      case 'EEXIST':
-        return `${d} already exists in ${svc}`;
-      case 'ENOENT':
-        return `no such ${d} in ${svc}`;
-      case 'ESRCH':
-        return `no such ${svc}`;
-      case 'ERANGE':
-        return `${d} in ${svc}: weight or thresholds out of the kernel's range`;
-      case 'EINVAL':
-        return `the kernel refused ${d} in ${svc} as invalid (a real server must be a routable unicast address; gue needs a tunnel port; a different family needs tunnel forwarding)`;
-      case 'EPERM':
-        return `permission denied for ${d}: IPVS needs CAP_NET_ADMIN`;
-      default:
-        return undefined;
-    }
-  };
-}
-
-function daemonWords(state: DaemonState, iface?: string): (code: string) => string | undefined {
-  return (code) => {
-    switch (code) {
-      case 'EEXIST':
-        return `a ${state} sync daemon is already running`;
-      case 'ESRCH':
-        return `no ${state} sync daemon is running`;
-      case 'ENODEV':
-        return `no such interface '${iface ?? ''}' for the ${state} sync daemon`;
-      case 'EADDRNOTAVAIL':
-        return `interface '${iface ?? ''}' has no usable address for the ${state} sync daemon yet (an IPv6 address may still be in duplicate address detection)`;
-      case 'EPERM':
-        return `permission denied: IPVS needs CAP_NET_ADMIN`;
-      default:
-        return undefined;
-    }
-  };
-}
-
-const plainWords = (): undefined => undefined;
-
 const OK: BatchResult = Object.freeze({ ok: true });
 const ignore = (): void => {};
 
@@ -233,21 +153,8 @@ function writeBatchOp(w: RecordWriter, op: BatchOp): void {
   }
 }
 
-/** How a failed batch operation is put into words (only ever built for failures). */
-function batchWords(op: BatchOp): (code: string) => string | undefined {
-  switch (op.type) {
-    case 'addService':
-    case 'updateService':
-      return serviceWords(op.service, op.service);
-    case 'deleteService':
-      return serviceWords(op.service);
-    default:
-      return destinationWords(op.service, op.destination);
-  }
-}
-
 // One writer serves every call: the addon copies the records out before
-// native.mutate() returns, and JavaScript runs one call at a time.
+// native().mutate() returns, and JavaScript runs one call at a time.
 const scratch = new RecordWriter(BATCH_CHUNK);
 
 /**
@@ -303,7 +210,7 @@ export class Ipvs implements AsyncDisposable {
   static async open(options: OpenOptions = {}): Promise<Ipvs> {
     validateOpenOptions(options);
     const path = options.netns === undefined ? undefined : resolveNetnsPath(options.netns, 'options.netns');
-    const handle = await native.open(path ?? null, nativeOpenOptions(options));
+    const handle = await native().open(path ?? null, nativeOpenOptions(options));
     return new Ipvs(handle, path);
   }
 
@@ -315,7 +222,7 @@ export class Ipvs implements AsyncDisposable {
    */
   static async openPeer(link: PeerLinkFds, options: Omit<OpenOptions, 'netns'> = {}): Promise<Ipvs> {
     validateOpenOptions(options);
-    const handle = await native.openPeer(link.socketFd, link.eventFd, {
+    const handle = await native().openPeer(link.socketFd, link.eventFd, {
       portId: link.portId,
       firstSeq: link.firstSeq,
       ...nativeOpenOptions(options),
@@ -329,7 +236,7 @@ export class Ipvs implements AsyncDisposable {
    * with `EBADF`. Idempotent. Nothing keeps the namespace alive after.
    */
   close(): void {
-    if (this.#handle) native.close(this.#handle);
+    if (this.#handle) native().close(this.#handle);
     this.#handle = undefined;
     this.#spare = undefined;
   }
@@ -380,12 +287,12 @@ export class Ipvs implements AsyncDisposable {
     const handle = this.#h(op);
     scratch.reset();
     write(scratch);
-    const [failure] = await native.mutate(handle, scratch.records, scratch.names);
+    const [failure] = await native().mutate(handle, scratch.records, scratch.names);
     if (failure) throw refusal(op, failure, words);
   }
 
   async #control(op: string, words: (code: string) => string | undefined, control: RawControl): Promise<void> {
-    const [failure] = await native.control(this.#h(op), control);
+    const [failure] = await native().control(this.#h(op), control);
     if (failure) throw refusal(op, failure, words);
   }
 
@@ -398,19 +305,19 @@ export class Ipvs implements AsyncDisposable {
 
   /** The kernel's IPVS version and connection table size (the `ipvsadm -L` header). */
   async info(): Promise<Info> {
-    return rawToInfo(await native.info(this.#h('info')));
+    return rawToInfo(await native().info(this.#h('info')));
   }
 
   /** Every virtual service with its counters, in the kernel's order. */
   async listServices(): Promise<Service[]> {
-    return (await this.#read('listServices', (h, reuse) => native.listServices(h, reuse), servicesSlices))!;
+    return (await this.#read('listServices', (h, reuse) => native().listServices(h, reuse), servicesSlices))!;
   }
 
   /** One service, or `undefined` when the kernel has no such service. */
   async getService(key: ServiceKey): Promise<Service | undefined> {
     validateServiceKey(key);
     const [record, names] = this.#keyRecord(key);
-    const found = await this.#read('getService', (h, reuse) => native.getService(h, record, names, reuse), servicesSlices);
+    const found = await this.#read('getService', (h, reuse) => native().getService(h, record, names, reuse), servicesSlices);
     return found?.[0];
   }
 
@@ -441,7 +348,7 @@ export class Ipvs implements AsyncDisposable {
     validateServiceKey(key);
     try {
       const [record, names] = this.#keyRecord(key);
-      return (await this.#read('listDestinations', (h, reuse) => native.listDests(h, record, names, reuse), destinationsSlices))!;
+      return (await this.#read('listDestinations', (h, reuse) => native().listDests(h, record, names, reuse), destinationsSlices))!;
     } catch (e) {
       if (e instanceof IpvsError && e.code === 'ESRCH') {
         throw new IpvsError(`no such service ${describeServiceKey(key)} (ESRCH)`, {
@@ -497,14 +404,14 @@ export class Ipvs implements AsyncDisposable {
    */
   async snapshot(options: SnapshotOptions = {}): Promise<ServiceWithDestinations[]> {
     validateSnapshotOptions(options);
-    if (!options.consistent) return (await this.#read('snapshot', (h, reuse) => native.snapshot(h, reuse), snapshotSlices))!;
+    if (!options.consistent) return (await this.#read('snapshot', (h, reuse) => native().snapshot(h, reuse), snapshotSlices))!;
     const maxReads = options.maxReads ?? DEFAULT_CONSISTENT_READS;
     const consistentRead = async (h: NativeHandle, reuse: ArrayBuffer | undefined): Promise<Reply> => {
-      let reply = await native.snapshot(h, reuse);
+      let reply = await native().snapshot(h, reuse);
       let print = tableFingerprint(reply);
       for (let reads = 1; reads < maxReads; reads++) {
         // The last read's buffer takes the next: only its fingerprint is kept.
-        const next = await native.snapshot(h, reply.records);
+        const next = await native().snapshot(h, reply.records);
         const nextPrint = tableFingerprint(next);
         if (nextPrint === print) return next;
         reply = next;
@@ -533,7 +440,7 @@ export class Ipvs implements AsyncDisposable {
 
   /** Connection timeouts in seconds (`ipvsadm -L --timeout`). */
   async getTimeouts(): Promise<Timeouts> {
-    return rawToTimeouts(await native.getTimeouts(this.#h('getTimeouts')));
+    return rawToTimeouts(await native().getTimeouts(this.#h('getTimeouts')));
   }
 
   /** Sets connection timeouts in seconds; absent or 0 keeps the current value. */
@@ -544,7 +451,7 @@ export class Ipvs implements AsyncDisposable {
 
   /** The running connection-synchronisation daemons. */
   async listDaemons(): Promise<Daemon[]> {
-    return (await native.listDaemons(this.#h('listDaemons'))).map(rawToDaemon);
+    return (await native().listDaemons(this.#h('listDaemons'))).map(rawToDaemon);
   }
 
   /** Starts a sync daemon (`ipvsadm --start-daemon`). Rejects with `EEXIST` when one of that role runs. */
@@ -559,7 +466,7 @@ export class Ipvs implements AsyncDisposable {
   /** Stops the sync daemon of a role (`ipvsadm --stop-daemon`). Rejects with `ESRCH` when none runs. */
   async stopDaemon(state: DaemonState): Promise<void> {
     validateDaemonState(state);
-    const [failure] = await native.control(this.#h('stopDaemon'), {
+    const [failure] = await native().control(this.#h('stopDaemon'), {
       cmd: CMD_DEL_DAEMON,
       daemon: { state: daemonStateToRaw(state) },
     });
@@ -590,7 +497,7 @@ export class Ipvs implements AsyncDisposable {
       const end = Math.min(ops.length, start + BATCH_CHUNK);
       scratch.reset();
       for (let i = start; i < end; i++) writeBatchOp(scratch, ops[i]!);
-      return native.mutate(handle, scratch.records, scratch.names).then((failures) => {
+      return native().mutate(handle, scratch.records, scratch.names).then((failures) => {
         for (let i = 0; i < failures.length; i++) {
           const failure = failures[i];
           const op = ops[start + i]!;

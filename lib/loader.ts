@@ -1,6 +1,8 @@
 /**
  * Finds and loads the native addon, in this order:
  *
+ * 0. `$IPVS_TS_ADDON`, when set: a build of one's own (the sanitizer build
+ *    of `scripts/build-sanitized.mjs`, a debug build).
  * 1. `build/Release/ipvs_native.node` — a source build (`node-gyp rebuild`,
  *    `npm rebuild ipvs-ts`). It wins when present: it only exists because
  *    someone compiled on this machine on purpose, and in a checkout it is the
@@ -9,10 +11,10 @@
  *    in the package (`scripts/prebuild.mjs`; linux-x64 and linux-arm64, glibc).
  * 3. Otherwise an Error that says what to run (see {@link missingAddonMessage}).
  *
- * The same code is compiled twice (ESM `dist/`, CommonJS `dist/cjs/`), so it
- * cannot use `import.meta` or `__dirname`: the package root is found from this
- * file's own path as V8 reports it in a stack frame (see {@link packageRoot}).
- * See docs/install.md.
+ * The same code is compiled twice (ESM `dist/`, CommonJS `dist/cjs/`); the
+ * package root is found from lib/here.ts, whose CommonJS build uses
+ * `__dirname` where the ES module reads `import.meta.url` (see
+ * {@link packageRoot}). See docs/install.md.
  *
  * @internal
  * @module
@@ -20,7 +22,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+
+import { moduleDir } from './here.js';
 
 /** The package name, as in package.json; used to find the package root. */
 export const PACKAGE_NAME = 'ipvs-ts';
@@ -86,36 +89,16 @@ export function libcFromReport(): Libc {
   }
 }
 
-/** The path of the file this function is defined in, from V8's stack frames (ESM gives a file: URL). */
-function ownFile(): string | null {
-  const saved = Error.prepareStackTrace;
-  try {
-    Error.prepareStackTrace = (_error, sites) => sites;
-    const sites = new Error().stack as unknown as NodeJS.CallSite[] | undefined;
-    const file = Array.isArray(sites) ? sites[0]?.getFileName() : undefined;
-    if (!file) return null;
-    return file.startsWith('file:') ? fileURLToPath(file) : file;
-  } catch {
-    return null;
-  } finally {
-    Error.prepareStackTrace = saved;
-  }
-}
-
 let rootCache: string | undefined;
 
 /**
- * The folder of ipvs-ts's package.json: the nearest ancestor of this file
- * (`dist/loader.js`, `dist/cjs/loader.js` or `lib/loader.ts`) whose
+ * The folder of ipvs-ts's package.json: the nearest ancestor of this
+ * module's folder (`dist/`, `dist/cjs/` or `lib/`, from lib/here.ts) whose
  * package.json is named `ipvs-ts` (`dist/cjs/package.json` has no name).
  */
 export function packageRoot(): string {
   if (rootCache !== undefined) return rootCache;
-  const file = ownFile() ?? (typeof __filename === 'string' ? __filename : null);
-  if (!file || !path.isAbsolute(file)) {
-    throw new Error(`${PACKAGE_NAME}: cannot tell where the package is installed (this module's path is ${JSON.stringify(file)})`);
-  }
-  for (let dir = path.dirname(file); ; dir = path.dirname(dir)) {
+  for (let dir = moduleDir; ; dir = path.dirname(dir)) {
     try {
       const pkg = JSON.parse(readFileSync(path.join(dir, 'package.json'), 'utf8')) as { name?: unknown };
       if (pkg.name === PACKAGE_NAME) return (rootCache = dir);
@@ -123,7 +106,7 @@ export function packageRoot(): string {
       // no package.json here, or not JSON: keep going up
     }
     if (path.dirname(dir) === dir) {
-      throw new Error(`${PACKAGE_NAME}: no package.json named ${PACKAGE_NAME} above ${file}`);
+      throw new Error(`${PACKAGE_NAME}: no package.json named ${PACKAGE_NAME} above ${moduleDir}`);
     }
   }
 }
@@ -178,7 +161,10 @@ export function missingAddonMessage(ctx: Pick<LoaderContext, 'root' | 'platform'
 }
 
 /** Which file {@link loadNative} would load, and why; null when there is none. */
-export function findNative(ctx: LoaderContext): { file: string; kind: 'build' | 'prebuild' } | null {
+export function findNative(ctx: LoaderContext): { file: string; kind: 'build' | 'prebuild' | 'override' } | null {
+  // A build of one's own (the sanitizer build of scripts/build-sanitized.mjs, a debug build).
+  const override = process.env.IPVS_TS_ADDON;
+  if (override) return { file: path.resolve(override), kind: 'override' };
   const build = path.join(ctx.root, BUILD_PATH);
   if (ctx.exists(build)) return { file: build, kind: 'build' };
   const prebuild = path.join(ctx.root, prebuildPath(ctx.platform, ctx.arch, ctx.libc));
@@ -203,9 +189,11 @@ export function loadNative<T>(overrides: Partial<LoaderContext> = {}): T {
   } catch (cause) {
     const reason = cause instanceof Error ? cause.message : String(cause);
     const advice =
-      found.kind === 'build'
-        ? `Rebuild it (\`npm rebuild ${PACKAGE_NAME}\`, or \`npm run build\` in a checkout), or delete ${path.join(ctx.root, 'build')} to use the prebuilt binary.`
-        : `The prebuilt binary needs glibc >= 2.34 and libstdc++ from GCC >= 11 (Debian 12, Ubuntu 22.04, RHEL 9 or newer).\n${SOURCE_BUILD_HELP}`;
+      found.kind === 'override'
+        ? 'It was named by IPVS_TS_ADDON; unset it to use the package\'s own binary.'
+        : found.kind === 'build'
+          ? `Rebuild it (\`npm rebuild ${PACKAGE_NAME}\`, or \`npm run build\` in a checkout), or delete ${path.join(ctx.root, 'build')} to use the prebuilt binary.`
+          : `The prebuilt binary needs glibc >= 2.34 and libstdc++ from GCC >= 11 (Debian 12, Ubuntu 22.04, RHEL 9 or newer).\n${SOURCE_BUILD_HELP}`;
     throw Object.assign(
       new Error(`${PACKAGE_NAME}: the native addon ${found.file} failed to load: ${reason}\n${advice}`, { cause }),
       { code: 'IPVS_TS_ADDON_LOAD_FAILED' },

@@ -45,6 +45,7 @@ import {
   SVC_F_SCHED2,
   SVC_F_SCHED3,
 } from './kernel.js';
+import type { Reply } from './native-types.js';
 import type {
   Destination,
   DestinationKey,
@@ -289,15 +290,6 @@ export const RECORD_OFFSETS = {
 // ---------------------------------------------------------------------------
 // Replies: fixed-size records from native/napi/records.h, read straight into
 // the public objects.
-
-/** A reply as the addon hands it over. */
-export interface Reply {
-  /** Holds the records from byte 0; may be longer (the addon reuses buffers). */
-  records: ArrayBuffer;
-  /** Bytes of records in `records`. */
-  length: number;
-  names: string[];
-}
 
 // Word offsets of reply records; must match native/napi/records.h.
 const R_WORDS = 40;

@@ -140,7 +140,7 @@ async function snapshotScenario() {
 
 /** The native share of snapshot(): the raw binding's read of the same table, median of RUNS. */
 async function snapshotNativeScenario() {
-  const { native } = await import('../dist/native.js');
+  const native = (await import('../dist/native.js')).native();
   const { Peer } = peerAddon();
   const peer = new Peer({ mode: 'model' });
   peer.populate(SERVICES, DESTS);

@@ -27,3 +27,9 @@ for (const project of ['tsconfig.json', 'tsconfig.cjs.json']) {
   }
 }
 fs.writeFileSync(path.join(root, 'dist/cjs/package.json'), '{ "type": "commonjs" }\n');
+// lib/here.ts reads import.meta.url, which a CommonJS file cannot: its
+// CommonJS build gives __dirname instead (same export, same .d.ts).
+fs.writeFileSync(
+  path.join(root, 'dist/cjs/here.js'),
+  '"use strict";\nObject.defineProperty(exports, "__esModule", { value: true });\nexports.moduleDir = __dirname;\n',
+);

@@ -6,7 +6,7 @@
 import type { Family } from '../types.js';
 import { inNetns } from './context.js';
 import { host } from './native.js';
-import type { RawAddressSpec } from './native.js';
+import type { RawAddressSpec } from '../native-types.js';
 import { checkAddress, checkIfName, checkLabel, checkPrefix, netnsArg } from './validate.js';
 
 /** Where a host helper acts. */
@@ -97,7 +97,7 @@ function addressSpec(options: AddressOptions, op: string): { dev: string; spec: 
 export async function addAddress(options: AddressOptions): Promise<boolean> {
   const { dev, spec } = addressSpec(options, 'addAddress');
   const netns = netnsArg(options.netns);
-  return inNetns(options.netns, host.addAddress(netns, dev, spec, options.exist === 'ok'));
+  return inNetns(options.netns, host().addAddress(netns, dev, spec, options.exist === 'ok'));
 }
 
 /**
@@ -108,7 +108,7 @@ export async function addAddress(options: AddressOptions): Promise<boolean> {
 export async function deleteAddress(options: AddressOptions): Promise<boolean> {
   const { dev, spec } = addressSpec(options, 'deleteAddress');
   const netns = netnsArg(options.netns);
-  return inNetns(options.netns, host.deleteAddress(netns, dev, spec, options.exist === 'ok'));
+  return inNetns(options.netns, host().deleteAddress(netns, dev, spec, options.exist === 'ok'));
 }
 
 /**
@@ -118,7 +118,7 @@ export async function deleteAddress(options: AddressOptions): Promise<boolean> {
 export async function listAddresses(options: { dev?: string } & NetnsOption = {}): Promise<AddressInfo[]> {
   const dev = options.dev === undefined ? null : checkIfName(options.dev);
   const netns = netnsArg(options.netns);
-  const raw = await inNetns(options.netns, host.listAddresses(netns, dev));
+  const raw = await inNetns(options.netns, host().listAddresses(netns, dev));
   return raw.map((a) => {
     const info: AddressInfo = { dev: a.dev, family: a.family === 10 ? 'inet6' : 'inet', address: a.address, prefixLength: a.prefixLength };
     if (a.label !== undefined && a.label !== a.dev) info.label = a.label;
@@ -140,12 +140,12 @@ export async function setLinkDown(dev: string, options: NetnsOption = {}): Promi
 export async function setLinkState(dev: string, up: boolean, options: NetnsOption): Promise<boolean> {
   checkIfName(dev);
   const netns = netnsArg(options.netns);
-  return inNetns(options.netns, host.setLinkUp(netns, dev, up));
+  return inNetns(options.netns, host().setLinkUp(netns, dev, up));
 }
 
 /** Whether a device exists, and whether it is up. @internal */
 export async function findLink(dev: string, options: NetnsOption): Promise<{ up: boolean } | undefined> {
   checkIfName(dev);
-  const link = await inNetns(options.netns, host.findLink(netnsArg(options.netns), dev));
+  const link = await inNetns(options.netns, host().findLink(netnsArg(options.netns), dev));
   return link ? { up: link.up } : undefined;
 }

@@ -212,12 +212,12 @@ export async function createLab(options: LabOptions): Promise<Lab> {
         await writeSysctl('net.ipv6.conf.default.accept_dad', 0, { netns: ns });
       }
     }
-    await host.createBridge(path(names.sw), 'br0');
-    if (masq) await host.createBridge(path(names.sw), 'br1');
+    await host().createBridge(path(names.sw), 'br0');
+    if (masq) await host().createBridge(path(names.sw), 'br1');
 
     const plug = async (ns: string, dev: string, port: string, bridge: string, address: string): Promise<void> => {
       checkIfName(port);
-      await host.createVeth({ name: dev, netns: path(ns), peer: port, peerNetns: path(names.sw), peerMaster: bridge });
+      await host().createVeth({ name: dev, netns: path(ns), peer: port, peerNetns: path(names.sw), peerMaster: bridge });
       await addAddress({ dev, address, prefixLength: plan.prefixLength, netns: ns });
     };
     await plug(names.client, 'eth0', 'client', 'br0', plan.front(CLIENT));
@@ -227,7 +227,7 @@ export async function createLab(options: LabOptions): Promise<Lab> {
 
     await configureDirector({ vip, dev: directorDev, netns: names.director, forwarding });
     for (const ns of names.rs) {
-      if (masq) await host.addRoute(path(ns), 'eth0', null, 0, plan.back(DIRECTOR));
+      if (masq) await host().addRoute(path(ns), 'eth0', null, 0, plan.back(DIRECTOR));
       else await configureRealServer({ vips: [vip], interfaces: ['eth0'], netns: ns, tunnel: forwarding === 'tunnel' });
     }
 
@@ -238,7 +238,7 @@ export async function createLab(options: LabOptions): Promise<Lab> {
       weight: options.realServers[i]!.weight,
     }));
     for (const rs of realServers) {
-      const fd = await host.listenTcp(path(rs.netns), family === 'inet' ? '0.0.0.0' : '::', port, 511);
+      const fd = await host().listenTcp(path(rs.netns), family === 'inet' ? '0.0.0.0' : '::', port, 511);
       const sockets = new Set<Socket>();
       const server = createServer((socket) => {
         sockets.add(socket);
@@ -262,7 +262,7 @@ export async function createLab(options: LabOptions): Promise<Lab> {
     for (const rs of realServers) await ipvs.addDestination(service, { address: rs.address, port, forwarding, weight: rs.weight });
 
     const requestDetails = async (): Promise<LabAnswer> => {
-      const r = await host.tcpRequest(path(names.client), vip, port, timeoutMs, 256);
+      const r = await host().tcpRequest(path(names.client), vip, port, timeoutMs, 256);
       return { server: r.data, localPort: r.localPort };
     };
     return {

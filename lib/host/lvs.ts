@@ -82,7 +82,7 @@ export interface HostChanges {
  * `forwarding=1` and turn `all.accept_redirects` back on.
  */
 async function sideEffectKeys(key: string, netns: NetnsOption): Promise<string[]> {
-  const devices = async (): Promise<string[]> => inNetns(netns.netns, host.listLinks(netnsArg(netns.netns)));
+  const devices = async (): Promise<string[]> => inNetns(netns.netns, host().listLinks(netnsArg(netns.netns)));
   if (key === 'net/ipv4/ip_forward' || key === 'net/ipv4/conf/all/forwarding') {
     return [...['default', ...(await devices())].map((d) => `net/ipv4/conf/${d}/forwarding`), 'net/ipv4/conf/all/accept_redirects'];
   }

@@ -13,7 +13,7 @@ import { checkNetnsName } from './validate.js';
  * Names: letters, digits and `_ . : @ + -`.
  */
 export async function createNetns(name: string): Promise<void> {
-  await host.createNetns(checkNetnsName(name));
+  await host().createNetns(checkNetnsName(name));
 }
 
 /**
@@ -22,10 +22,10 @@ export async function createNetns(name: string): Promise<void> {
  * or socket uses it. Rejects with `ENOENT` for an unknown name.
  */
 export async function deleteNetns(name: string): Promise<void> {
-  await host.deleteNetns(checkNetnsName(name));
+  await host().deleteNetns(checkNetnsName(name));
 }
 
 /** Names under `/run/netns`, sorted (what `ip netns list` shows). */
 export async function listNetns(): Promise<string[]> {
-  return host.listNetns();
+  return host().listNetns();
 }

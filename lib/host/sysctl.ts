@@ -23,7 +23,7 @@ import { netnsArg, sysctlPath, sysctlValue } from './validate.js';
 export async function readSysctl(key: string, options: NetnsOption = {}): Promise<string> {
   const path = sysctlPath(key);
   const netns = netnsArg(options.netns);
-  return inNetns(options.netns, host.readSysctl(netns, path, key));
+  return inNetns(options.netns, host().readSysctl(netns, path, key));
 }
 
 /**
@@ -35,5 +35,5 @@ export async function writeSysctl(key: string, value: string | number, options: 
   const path = sysctlPath(key);
   const text = sysctlValue(value, key);
   const netns = netnsArg(options.netns);
-  await inNetns(options.netns, host.writeSysctl(netns, path, key, text));
+  await inNetns(options.netns, host().writeSysctl(netns, path, key, text));
 }

@@ -175,7 +175,7 @@ describe('network namespaces', () => {
     // Below the TypeScript checks: these calls run as root and unmount and unlink the path.
     const { host } = await import('../../lib/host/native.js');
     for (const bad of ['../x', '..', '.', 'a/b', '']) {
-      for (const call of [host.createNetns, host.deleteNetns]) {
+      for (const call of [host().createNetns, host().deleteNetns]) {
         const e = await call(bad).then(() => undefined, (err: unknown) => err);
         expect(e, `${call.name}('${bad}')`).toMatchObject({ name: 'IpvsError', code: 'EINVAL' });
       }
