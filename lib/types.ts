@@ -57,13 +57,35 @@ export interface Persistence {
   netmask?: string | number;
 }
 
+/**
+ * A scheduler: the kernel's `ip_vs_NAME` modules by name, or the name of
+ * another module (any string still type-checks).
+ */
+export type Scheduler =
+  | 'rr'
+  | 'wrr'
+  | 'lc'
+  | 'wlc'
+  | 'lblc'
+  | 'lblcr'
+  | 'dh'
+  | 'sh'
+  | 'sed'
+  | 'nq'
+  | 'fo'
+  | 'ovf'
+  | 'mh'
+  | 'twos'
+  // Keeps editors offering the names above while any string is accepted.
+  | (string & Record<never, never>);
+
 /** Everything that can be set on a virtual service. */
 export type ServiceSpec = ServiceKey & ServiceOptions;
 
 /** Settings of a virtual service beyond its key. */
 export interface ServiceOptions {
   /** Scheduler module name without the `ip_vs_` prefix; default `'wlc'`. */
-  scheduler?: string;
+  scheduler?: Scheduler;
   /** Client persistence; absent means none. */
   persistence?: Persistence;
   /** One-packet scheduling, for UDP (`ipvsadm -o`). */
@@ -107,7 +129,7 @@ export type Service = ServiceKey & {
   /** Address family, always set. */
   family: Family;
   /** Scheduler in use. */
-  scheduler: string;
+  scheduler: Scheduler;
   /** Persistence, when the service is persistent. */
   persistence?: {
     /** Seconds a client stays with its real server. */
@@ -144,7 +166,12 @@ export interface TunnelOptions {
 export interface DestinationSpec {
   /** Real server address, IPv4 or IPv6 text. */
   address: string;
-  /** Real server port; default: the service's port. */
+  /**
+   * Real server port; default: the service's port. With `'route'` or
+   * `'tunnel'` forwarding it must be the service's port (or left out): only
+   * `'masq'` rewrites the port, the other methods deliver the packet with
+   * the port the client used (fwmark services, which have no port, take any).
+   */
   port?: number;
   /** Packet forwarding method; default `'route'` (direct routing). */
   forwarding?: Forwarding;

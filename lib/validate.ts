@@ -489,7 +489,8 @@ function checkDestinationSpec(spec: unknown, serviceKey: ServiceKey): asserts sp
   }
   if (!isFwmarkKey(serviceKey) && forwarding !== 'masq' && spec.port !== undefined && spec.port !== serviceKey.port) {
     throw new RangeError(
-      `${at('port')} must be the service's port ${serviceKey.port} with forwarding '${forwarding}', got ${show(spec.port)}`,
+      `${at('port')} must be the service's port ${serviceKey.port} with forwarding '${forwarding}', got ${show(spec.port)}: ` +
+        `only 'masq' rewrites the port; with '${forwarding}' the packet reaches the real server with the port the client used`,
     );
   }
 

@@ -352,12 +352,14 @@ describe('destination specs', () => {
     throws(
       () => dest({ address: '10.0.0.2', port: 8080 }),
       RangeError,
-      "destination.port must be the service's port 80 with forwarding 'route', got 8080",
+      "destination.port must be the service's port 80 with forwarding 'route', got 8080: only 'masq' rewrites the port; " +
+        "with 'route' the packet reaches the real server with the port the client used",
     );
     throws(
       () => dest({ address: '10.0.0.2', port: 8080, forwarding: 'tunnel' }),
       RangeError,
-      "destination.port must be the service's port 80 with forwarding 'tunnel', got 8080",
+      "destination.port must be the service's port 80 with forwarding 'tunnel', got 8080: only 'masq' rewrites the port; " +
+        "with 'tunnel' the packet reaches the real server with the port the client used",
     );
   });
 
