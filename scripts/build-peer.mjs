@@ -5,11 +5,11 @@
 //
 //   node scripts/build-peer.mjs [--force]
 
-import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
-import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+
+import { runNodeGyp } from './node-gyp.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const dir = path.join(root, 'test', 'peer');
@@ -25,10 +25,8 @@ function newest(p) {
 export function buildPeer({ force = false } = {}) {
   const sources = Math.max(newest(dir), newest(path.join(root, 'native')));
   if (!force && fs.existsSync(out) && fs.statSync(out).mtimeMs >= sources) return 0;
-  const gyp = createRequire(import.meta.url).resolve('node-gyp/bin/node-gyp.js');
   console.log('── building the netlink test peer (test/peer) ──');
-  const r = spawnSync(process.execPath, [gyp, 'rebuild', '-j', '2', `--directory=${dir}`], { stdio: 'inherit' });
-  return r.status ?? 1;
+  return runNodeGyp(['rebuild', '-j', '2', `--directory=${dir}`]);
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === fs.realpathSync(process.argv[1])) {

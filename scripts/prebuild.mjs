@@ -22,6 +22,8 @@
 // See docs/install.md.
 
 import { spawnSync } from 'node:child_process';
+
+import { localNodedir } from './node-gyp.mjs';
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
@@ -57,13 +59,6 @@ function elfHeader(file) {
 
 function has(cmd) {
   return spawnSync(cmd, ['--version'], { stdio: 'ignore' }).status === 0;
-}
-
-/** A node-gyp nodedir with the headers of this node, when installed locally (no download). */
-function localNodedir() {
-  if (process.env.npm_config_nodedir) return process.env.npm_config_nodedir;
-  const prefix = path.resolve(path.dirname(process.execPath), '..');
-  return fs.existsSync(path.join(prefix, 'include/node/node_api.h')) ? prefix : null;
 }
 
 function nodeGyp() {
