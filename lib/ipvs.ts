@@ -1,5 +1,10 @@
+/// <reference lib="esnext.disposable" preserve="true" />
 /**
  * The `Ipvs` class: one handle on one network namespace's IPVS table.
+ *
+ * (The reference above makes the declarations carry the `AsyncDisposable`
+ * and `Symbol.asyncDispose` types they use, with no lib setting or
+ * @types/node needed by the user; TypeScript 5.2 or later.)
  *
  * @module
  */

@@ -6,6 +6,10 @@
  * @module
  */
 
+// A statement of its own first: the module's @internal above must not attach
+// to the first declaration (stripInternal would drop it from the .d.ts).
+export {};
+
 /** AF_INET / AF_INET6 as the kernel numbers them. */
 export const AF_INET = 2;
 export const AF_INET6 = 10;

@@ -9,6 +9,10 @@
  * @module
  */
 
+// A statement of its own first: the module's @internal above must not attach
+// to the first declaration (stripInternal would drop it from the .d.ts).
+export {};
+
 /** A reply as the addon hands it over. */
 export interface Reply {
   /** Holds the records from byte 0; may be longer (the addon reuses buffers). */

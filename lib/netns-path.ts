@@ -5,6 +5,10 @@
  * @module
  */
 
+// A statement of its own first: the module's @internal above must not attach
+// to the first declaration (stripInternal would drop it from the .d.ts).
+export {};
+
 /** Where `ip netns` keeps its named namespaces. */
 export const NETNS_RUN_DIR = '/run/netns';
 

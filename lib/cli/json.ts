@@ -7,6 +7,10 @@
  * @module
  */
 
+// A statement of its own first: the module's @internal above must not attach
+// to the first declaration (stripInternal would drop it from the .d.ts).
+export {};
+
 /** `JSON.stringify` with bigints as decimal strings and errors as `{ code, errno, message }`. */
 export function toJson(value: unknown, indent = 2): string {
   return (
