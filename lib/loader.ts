@@ -137,7 +137,7 @@ export const SOURCE_BUILD_HELP = [
   `    npm rebuild ${PACKAGE_NAME}`,
   'The build needs python3, make and a C++17 compiler (g++), e.g. `apt-get install python3 make g++`',
   '(Alpine: `apk add python3 make g++ linux-headers`).',
-  'More: docs/install.md in the ipvs-ts repository.',
+  `More: docs/install.md in the package (node_modules/${PACKAGE_NAME}/docs/install.md).`,
 ].join('\n');
 
 /** The message of the Error thrown when there is no addon to load. */

@@ -54,7 +54,9 @@ const FORBIDDEN = [
   [/^build\//, 'a build intermediate (build/)'],
   [/\.(o|a|mk|gypi)$|(^|\/)Makefile$/, 'a build intermediate'],
   [/^\.cache\//, 'a cache (.cache/)'],
-  [/^docs\//, 'developer documentation (docs/; README.md is the user\'s)'],
+  // The user guides the CLI's help and the loader's messages point at ship;
+  // the developer documents (design, testing, fuzzing) and docs/api do not.
+  [/^docs\/(?!(apply|cli|install|host)\.md$)/, 'developer documentation (docs/ other than the user guides apply, cli, install, host)'],
   [/^lib\//, 'TypeScript sources (dist/ has the compiled code)'],
   [/(?<!\.d)\.[cm]?ts$/, 'a TypeScript source'],
   [/\.map$/, 'a source map (its sources are not packed)'],
@@ -177,6 +179,17 @@ export function checkPackList(pkg, pack, readFile, { strict = false, mtime = () 
       installFiles.add(norm(m[1]));
       need(m[1], `the install script "${s}" runs`);
     }
+  }
+
+  // --- documents the code points at -----------------------------------------
+  // Help texts and loader messages say "see docs/apply.md": each must ship.
+  const mentioned = new Set();
+  for (const f of files) {
+    if (!/\.(js|cjs|mjs)$/.test(f)) continue;
+    for (const m of (text(f) ?? '').matchAll(/docs\/[a-z0-9-]+\.md/g)) mentioned.add(m[0]);
+  }
+  for (const doc of mentioned) {
+    if (!files.has(doc)) errors.push(`${doc} is named by the packed code but not in the package`);
   }
 
   // --- README, LICENSE -----------------------------------------------------

@@ -104,6 +104,7 @@ describe('scripts/check-package.mjs rules', () => {
     ['build/Release/obj.target/x.o', /build intermediate/],
     ['.cache/sanitize/x', /a cache/],
     ['docs/api/index.html', /developer documentation/],
+    ['docs/design.md', /developer documentation/],
     ['lib/index.ts', /TypeScript sources/],
     ['dist/index.js.map', /a source map/],
     ['scripts/prebuild.mjs', /a script that install does not run/],
@@ -116,6 +117,13 @@ describe('scripts/check-package.mjs rules', () => {
     const { errors } = check(f);
     expect(errors).toHaveLength(1);
     expect(errors[0]).toMatch(message);
+  });
+
+  it('a user guide ships; one the code names but the package lacks is refused', () => {
+    const f = fixture();
+    f.content['docs/apply.md'] = '# apply';
+    f.content['dist/cli.js'] = "console.log('see docs/apply.md and docs/cli.md')";
+    expect(check(f).errors).toEqual(['docs/cli.md is named by the packed code but not in the package']);
   });
 
   it('an exports target that is not packed', () => {
