@@ -331,12 +331,49 @@ export async function checkPackage({ root = repoRoot, strict = false } = {}) {
     }
   };
   const result = checkPackList(pkg, pack, readFile, { strict, mtime, prebuiltTargets: loader.PREBUILT_TARGETS, prebuildPath: loader.prebuildPath });
-  return { ...result, stats: { packedBytes: pack.size, unpackedBytes: pack.unpackedSize, files: pack.files.length } };
+  const prebuilt = pack.files.filter((f) => /^prebuilds\/.*\.node$/.test(f.path)).map((f) => f.size);
+  return {
+    ...result,
+    stats: {
+      packedBytes: pack.size,
+      unpackedBytes: pack.unpackedSize,
+      files: pack.files.length,
+      prebuiltBytes: prebuilt.length ? Math.max(...prebuilt) : 0,
+    },
+  };
+}
+
+// docs/install.md states the package's size in a sentence this script writes
+// (--update-docs) between these markers; test/unit/package-contents.test.ts
+// checks that it is still true.
+export const SIZE_MARKERS = ['<!-- package-size: npm run check:package -- --update-docs -->', '<!-- /package-size -->'];
+
+/** The sentence on the package's size, rounded (kB to 10, MB to 0.1). */
+export function sizeSentence(stats) {
+  const kb = (n) => `${Math.round(n / 10_000) * 10} kB`;
+  return (
+    `\`npm pack\` publishes about ${Math.round(stats.files / 10) * 10} files, ${kb(stats.packedBytes)} packed, ` +
+    `${(stats.unpackedBytes / 1e6).toFixed(1)} MB unpacked; each prebuilt binary is about ${kb(stats.prebuiltBytes)}.`
+  );
+}
+
+/** docs/install.md with its size sentence rewritten from `stats`. */
+export function withSizeSentence(doc, stats) {
+  const [open, close] = SIZE_MARKERS;
+  const a = doc.indexOf(open);
+  const b = doc.indexOf(close);
+  if (a < 0 || b < a) throw new Error(`docs/install.md has no ${open} … ${close} block`);
+  return `${doc.slice(0, a + open.length)}\n${sizeSentence(stats)}\n${doc.slice(b)}`;
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   const args = process.argv.slice(2);
   const r = await checkPackage({ strict: args.includes('--strict') });
+  if (args.includes('--update-docs') && r.stats) {
+    const doc = path.join(repoRoot, 'docs', 'install.md');
+    fs.writeFileSync(doc, withSizeSentence(fs.readFileSync(doc, 'utf8'), r.stats));
+    console.log(`check-package: wrote the size sentence of docs/install.md: ${sizeSentence(r.stats)}`);
+  }
   if (args.includes('--json')) console.log(JSON.stringify(r, null, 2));
   else {
     const s = r.stats;

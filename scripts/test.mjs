@@ -14,6 +14,8 @@
 //                              so is a kernel suite that ran no test or skipped one
 //   IPVS_SKIP_KERNEL=1         no kernel with IPVS: skip kernel tests with a loud warning
 //                              (without it the run fails with instructions)
+//   IPVS_TEST_SANITIZE=0       leave out the kernel suite's second run over the addon built
+//                              with sanitizers (UBSan in User-Mode Linux, ASan+UBSan on a host)
 //   IPVS_UML_*                 see scripts/uml.mjs
 
 import { spawn } from 'node:child_process';
@@ -22,6 +24,7 @@ import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import { buildPeer } from './build-peer.mjs';
+import { asanRuntime, buildSanitized, sanitizedAddon } from './build-sanitized.mjs';
 import { INSTALL_HINT, preloadHostModules, repoRoot, runInUml, selectKernel } from './uml.mjs';
 
 const require = createRequire(import.meta.url);
@@ -63,8 +66,8 @@ const reportDir = fs.mkdtempSync(path.join(os.tmpdir(), 'ipvs-test-'));
 process.on('exit', () => fs.rmSync(reportDir, { recursive: true, force: true }));
 
 const hasReporter = userArgs.some((a) => a === '--reporter' || a.startsWith('--reporter='));
-function vitestArgv(project) {
-  const json = path.join(reportDir, `${project}.json`);
+function vitestArgv(project, name = project) {
+  const json = path.join(reportDir, `${name}.json`);
   return {
     json,
     argv: [
@@ -76,9 +79,9 @@ function vitestArgv(project) {
   };
 }
 
-function runHost(argv) {
+function runHost(argv, childEnv = process.env) {
   return new Promise((resolve) => {
-    const child = spawn(argv[0], argv.slice(1), { cwd: repoRoot, stdio: 'inherit' });
+    const child = spawn(argv[0], argv.slice(1), { cwd: repoRoot, stdio: 'inherit', env: childEnv });
     child.on('error', (e) => {
       console.error(`test: cannot run ${argv[0]}: ${e.message}`);
       resolve(127);
@@ -203,6 +206,41 @@ if (sel?.where && chosen.has('kernel')) {
     note = `FAILED (IPVS_REQUIRE_KERNEL=1): ${plural(counts.total, 'test')} ran, ${counts.skipped} skipped`;
   }
   results.push({ suite: 'kernel', where, code: note ? 1 : code, counts, seconds: (Date.now() - t) / 1000, note });
+
+  // The same suite once more over the addon built with sanitizers: ASan and
+  // UBSan on a host kernel; UBSan alone in User-Mode Linux, whose 39-bit user
+  // address space has no room for ASan's shadow (memory errors are what the
+  // peer_selftest and the host runs against the test peer catch there).
+  // consumer.test.ts is left out: it checks that the packed prebuilt binary
+  // is the one loaded, which an addon named by IPVS_TS_ADDON replaces.
+  if (env.IPVS_TEST_SANITIZE !== '0') {
+    const flavour = sel.where === 'host' ? 'asan' : 'ubsan';
+    const built = buildSanitized(flavour);
+    const runtime = flavour === 'asan' ? asanRuntime() : null;
+    const label = flavour === 'asan' ? 'kernel+asan' : 'kernel+ubsan';
+    if (built !== 0 || (flavour === 'asan' && !runtime)) {
+      results.push({ suite: label, where, code: 1, counts: null, seconds: 0, note: `NOT RUN: the ${flavour} build of the addon failed (scripts/build-sanitized.mjs)` });
+    } else {
+      out(`── kernel tests on ${where}, the addon built with ${flavour === 'asan' ? 'ASan and UBSan' : 'UBSan'} ──`);
+      const t2 = Date.now();
+      const { json: json2, argv: argv2 } = vitestArgv('kernel', label);
+      argv2.push('--exclude', 'test/kernel/consumer.test.ts');
+      const sanEnv = {
+        ...env,
+        IPVS_TS_ADDON: sanitizedAddon(flavour),
+        UBSAN_OPTIONS: 'halt_on_error=1:print_stacktrace=1',
+        ...(runtime ? { LD_PRELOAD: runtime, ASAN_OPTIONS: 'detect_leaks=0:abort_on_error=1' } : {}),
+      };
+      const code2 =
+        sel.where === 'host' ? await runHost(argv2, sanEnv) : await runInUml(argv2, { uml: sel.uml, cwd: repoRoot, env: sanEnv });
+      const counts2 = readCounts(json2);
+      let note2;
+      if (env.IPVS_REQUIRE_KERNEL === '1' && counts2 && (counts2.total === 0 || counts2.skipped > 0)) {
+        note2 = `FAILED (IPVS_REQUIRE_KERNEL=1): ${plural(counts2.total, 'test')} ran, ${counts2.skipped} skipped`;
+      }
+      results.push({ suite: label, where, code: note2 ? 1 : code2, counts: counts2, seconds: (Date.now() - t2) / 1000, note: note2 });
+    }
+  }
 }
 
 // --- summary ---------------------------------------------------------------
@@ -222,7 +260,7 @@ for (const r of results) {
   if (bad) failed = true;
   const time = r.seconds ? ` (${r.seconds.toFixed(1)} s${r.where.startsWith('User-Mode') ? ', boot included' : ''})` : '';
   const place = r.counts ? `on ${r.where.padEnd(26)}` : ''.padEnd(29);
-  out(`  ${r.suite.padEnd(7)} ${place} ${line}${time}${bad ? `  ✗ exit ${r.code}` : ''}`);
+  out(`  ${r.suite.padEnd(12)} ${place} ${line}${time}${bad ? `  ✗ exit ${r.code}` : ''}`);
 }
 if (ran === 0 && !results.every((r) => r.note)) {
   out('  no tests ran (did the filter match nothing?)');

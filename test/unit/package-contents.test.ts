@@ -2,8 +2,10 @@
 // passes, and each rule catches what it is there for.
 import { describe, expect, it } from 'vitest';
 
+import { readFileSync } from 'node:fs';
+
 // @ts-expect-error: a plain .mjs script without types
-import { BUDGET, checkPackList, checkPackage } from '../../scripts/check-package.mjs';
+import { BUDGET, SIZE_MARKERS, checkPackList, checkPackage } from '../../scripts/check-package.mjs';
 
 interface Result {
   errors: string[];
@@ -20,6 +22,20 @@ describe('the package this repository packs', () => {
     );
     expect(r.errors).toEqual([]);
     expect(r.stats!.packedBytes).toBeLessThanOrEqual(BUDGET.packedBytes);
+  }, 60_000);
+
+  it("docs/install.md's sizes are still true (within 10 %; `npm run check:package -- --update-docs` rewrites them)", async () => {
+    const r = (await checkPackage()) as Result & { stats: { prebuiltBytes: number } };
+    const doc = readFileSync(new URL('../../docs/install.md', import.meta.url), 'utf8');
+    const [open, close] = SIZE_MARKERS as [string, string];
+    const sentence = doc.slice(doc.indexOf(open) + open.length, doc.indexOf(close));
+    const m = /about (\d+) files, (\d+) kB packed, ([\d.]+) MB unpacked; each prebuilt binary is about (\d+) kB/.exec(sentence);
+    expect(m, sentence).not.toBeNull();
+    const near = (said: number, actual: number) => expect(Math.abs(said - actual) / actual, `${said} vs ${actual}`).toBeLessThanOrEqual(0.1);
+    near(Number(m![1]), r.stats!.files);
+    near(Number(m![2]) * 1000, r.stats!.packedBytes);
+    near(Number(m![3]) * 1e6, r.stats!.unpackedBytes);
+    near(Number(m![4]) * 1000, r.stats!.prebuiltBytes);
   }, 60_000);
 });
 
