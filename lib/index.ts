@@ -10,6 +10,7 @@ export type { IpvsErrorDetails } from './errors.js';
 export type * from './types.js';
 export * from './host/index.js';
 export { applyDesired, describePlan } from './apply.js';
+export { StateFileError } from './state-file.js';
 export type { ApplyChange, ApplyKept, ApplyOptions, ApplyPlan, ApplyStep, DesiredDestination, DesiredService, DesiredState, PruneMode } from './apply.js';
 export { IpvsadmRulesError, formatIpvsadmRules, parseIpvsadmRules } from './ipvsadm/rules.js';
 export type { DestinationRule, FormatRulesOptions, ParseRulesOptions, ParsedRule, ServiceRule } from './ipvsadm/rules.js';

@@ -20,6 +20,7 @@ import { compareServices, glibcMergeSort } from '../ipvsadm/common.js';
 import { formatListing } from '../ipvsadm/listing.js';
 import { IpvsadmRulesError, formatIpvsadmRules, parseIpvsadmRules } from '../ipvsadm/rules.js';
 import { resolveNetnsPath } from '../netns-path.js';
+import { StateFileError } from '../state-file.js';
 import type { BatchOp } from '../types.js';
 import { runAdm } from './adm.js';
 import { DesiredFileError, parseDesired } from './desired.js';
@@ -109,6 +110,13 @@ it changed is recorded in the state file (default
 /run/ipvs-ts/realserver/netns-INODE.json for the namespace), and restore puts
 exactly that back: added addresses deleted, links it brought up set down,
 sysctls set to their old values.
+
+The state file and every folder above it must be owned by root (or you) and
+writable by no one else (root-owned sticky folders like /tmp aside); links
+are not followed. setup claims the file before it changes anything, so a
+second setup at the same time is refused. restore checks every field against
+what setup can write, and that the file is for this namespace (with --netns,
+that one), before it changes anything. See docs/cli.md.
 `,
 };
 
@@ -252,6 +260,19 @@ async function apply(ctx: Ctx, args: string[]): Promise<number> {
 }
 
 async function realserver(ctx: Ctx, args: string[]): Promise<number> {
+  try {
+    return await realserverCommand(ctx, args);
+  } catch (e) {
+    // An unsafe state file or folder is refused in words, not with a stack.
+    if (e instanceof StateFileError) {
+      ctx.io.stderr.write(`ipvs-ts realserver: ${e.message}\n`);
+      return 1;
+    }
+    throw e;
+  }
+}
+
+async function realserverCommand(ctx: Ctx, args: string[]): Promise<number> {
   const [sub, ...rest] = args;
   if (sub === undefined || sub === '--help' || sub === '-h' || sub === 'help') return help(ctx, 'realserver');
   const stateDir = process.env.IPVS_TS_STATE_DIR ?? '/run/ipvs-ts';
@@ -283,7 +304,7 @@ async function realserver(ctx: Ctx, args: string[]): Promise<number> {
     const { values } = parse('realserver', rest, { state: { type: 'string' } }, false);
     if (values.help) return help(ctx, 'realserver');
     const statePath = (values.state as string | undefined) ?? (await defaultStatePath(ctx.netns, stateDir));
-    const { state, failures } = await realServerRestore(statePath);
+    const { state, failures } = await realServerRestore(statePath, ctx.netns === undefined ? {} : { netns: ctx.netns });
     for (const f of failures) ctx.io.stderr.write(`ipvs-ts realserver restore: ${f}\n`);
     if (failures.length) {
       ctx.io.stderr.write(`ipvs-ts realserver restore: ${statePath} kept for another try\n`);
@@ -397,7 +418,7 @@ export async function main(argv: readonly string[], options: MainOptions = {}): 
       io.stderr.write(`${name}: ${e.message}\n`);
       return 2;
     }
-    if (e instanceof IpvsError || e instanceof RealServerStateError) {
+    if (e instanceof IpvsError || e instanceof RealServerStateError || e instanceof StateFileError) {
       io.stderr.write(`${name}: ${e.message}\n`);
       return 1;
     }
