@@ -92,13 +92,17 @@ const ADDONS_JS = `[...new Set(readFileSync('/proc/self/maps', 'utf8').split('\\
  * Writes esm.mjs and cjs.cjs into the consumer: each imports ipvs-ts its own
  * way, opens a handle (in the namespace named by argv[2], if any), calls
  * info() and prints {format, info, addons} as JSON, `addons` being the .node
- * files the process mapped. With argv[2] === '--load-only' it only loads.
+ * files the process mapped. With argv[2] === '--load-only' it only loads
+ * the addon (which happens at the first call: an open of a namespace path
+ * that does not exist, refused with ENOENT).
  */
 export function writeConsumerScripts(dir: string): { esm: string; cjs: string } {
   const body = (format: string) => `
   const netns = process.argv[2];
   let info = null;
-  if (netns !== '--load-only') {
+  if (netns === '--load-only') {
+    await Ipvs.open({ netns: '/nonexistent/netns' }).catch((e) => { if (e.code !== 'ENOENT') throw e; });
+  } else {
     const ipvs = await Ipvs.open(netns ? { netns } : {});
     try { info = await ipvs.info(); } finally { ipvs.close(); }
   }
