@@ -20,18 +20,11 @@ import { join } from 'node:path';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { inspect } from 'node:util';
 
-import {
-  canonicalAddress,
-  describeDestination,
-  describeServiceKey,
-  destinationPort,
-  isFwmarkKey,
-  serviceKeyFamily,
-  serviceKeyId,
-} from './convert.js';
+import { describeDestination, describeServiceKey, destinationPort, isFwmarkKey, serviceKeyFamily, serviceKeyId } from './convert.js';
+import { canonicalAddress } from './address.js';
 import type { IpvsError } from './errors.js';
 import type { Ipvs } from './ipvs.js';
-import { netmaskValue, schedFlagBits } from './ipvsadm/common.js';
+import { netmaskValue, schedFlagBits } from './convert.js';
 import { StateFileError, readStateFile, removeStateFile, writeStateFile } from './state-file.js';
 import type {
   BatchOp,
@@ -272,7 +265,6 @@ const keyOf = (s: ServiceKey): ServiceKey =>
   isFwmarkKey(s) ? { fwmark: s.fwmark, family: s.family ?? 'inet' } : { protocol: s.protocol, address: canonicalAddress(s.address) ?? s.address, port: s.port };
 
 const destId = (address: string, port: number): string => describeDestination(canonicalAddress(address) ?? address, port);
-const claimOfDest = (serviceId: string, id: string): string => `${serviceId} -> ${id}`;
 
 /** Only the settings, so an op never carries counters read back. */
 function cleanService(s: DesiredService): ServiceSpec {

@@ -27,16 +27,8 @@
 import { Buffer } from 'node:buffer';
 import { inspect } from 'node:util';
 
-import {
-  addressFamily,
-  describeServiceKey,
-  ipv4ToNumber,
-  isContiguousMask,
-  isFwmarkKey,
-  parseIPv6,
-  schedulerFlagNames,
-  serviceKeyFamily,
-} from './convert.js';
+import { describeServiceKey, isFwmarkKey, schedulerFlagNames, serviceKeyFamily } from './convert.js';
+import { addressFamily, ipv4ToNumber, isContiguousMask, parseIPv6 } from './address.js';
 import { IFNAME_MAXLEN, SCHEDNAME_MAXLEN } from './kernel.js';
 import type {
   DaemonSpec,

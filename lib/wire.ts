@@ -13,29 +13,8 @@
  * @internal
  * @module
  */
-import {
-  DEFAULT_NETMASK_V4,
-  DEFAULT_NETMASK_V6,
-  DEFAULT_SCHEDULER,
-  DEFAULT_WEIGHT,
-  CHECKSUM_NUMBER,
-  FORWARDING_NUMBER,
-  PROTOCOL_NUMBER,
-  TUNNEL_TYPE_NUMBER,
-  destinationPort,
-  formatIPv6,
-  ipv4ToNumber,
-  isFwmarkKey,
-  numberToIPv4,
-  parseIPv6,
-  rawToChecksum,
-  rawToFamily,
-  rawToForwarding,
-  rawToProtocol,
-  rawToTunnelType,
-  schedulerFlagNames,
-  schedulerFlagsToRaw,
-} from './convert.js';
+import { DEFAULT_NETMASK_V4, DEFAULT_NETMASK_V6, DEFAULT_SCHEDULER, DEFAULT_WEIGHT, CHECKSUM_NUMBER, FORWARDING_NUMBER, PROTOCOL_NUMBER, TUNNEL_TYPE_NUMBER, destinationPort, isFwmarkKey, rawToChecksum, rawToFamily, rawToForwarding, rawToProtocol, rawToTunnelType, schedulerFlagNames, schedulerFlagsToRaw } from './convert.js';
+import { formatIPv6, ipv4ToNumber, numberToIPv4, parseIPv6 } from './address.js';
 import {
   AF_INET,
   AF_INET6,

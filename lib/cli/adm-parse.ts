@@ -10,7 +10,8 @@
  * @module
  */
 
-import { formatIpv6, inetAton, inetPton6 } from '../ipvsadm/common.js';
+import { inetAton } from '../ipvsadm/common.js';
+import { formatIPv6, parseIPv6 } from '../address.js';
 import {
   IPVSADM_COMMANDS,
   type IpvsadmCommand,
@@ -339,9 +340,9 @@ function readAdmArgs(words: readonly string[], texts: AdmTexts, lookups: AdmLook
         break;
       case 'mcast-group':
         if (value.includes(':')) {
-          const g = inetPton6(value);
+          const g = parseIPv6(value);
           if (!g || ((g[0] ?? 0) & 0xff00) !== 0xff00) fail(`invalid IPv6 mcast-group \`${value}'`);
-          daemon.group = formatIpv6(g);
+          daemon.group = formatIPv6(g);
         } else {
           if (!/^\d{1,3}(\.\d{1,3}){3}$/.test(value) || !isMulticast4(value) || value.split('.').some((o) => Number(o) > 255 || /^0\d/.test(o)))
             fail(`invalid IPv4 mcast-group \`${value}'`);

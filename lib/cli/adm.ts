@@ -18,7 +18,8 @@ import { readFile, readdir, stat } from 'node:fs/promises';
 
 import { IpvsError } from '../errors.js';
 import type { Ipvs } from '../ipvs.js';
-import { canonicalSchedFlags, formatIpv4, type NameResolver } from '../ipvsadm/common.js';
+import { canonicalSchedFlags, type NameResolver } from '../ipvsadm/common.js';
+import { numberToIPv4 } from '../address.js';
 import { formatDaemons, formatListing, formatServiceListing, formatTimeouts } from '../ipvsadm/listing.js';
 import { tunnelOptions } from '../ipvsadm/options.js';
 import { formatIpvsadmRules } from '../ipvsadm/rules.js';
@@ -163,7 +164,7 @@ function serviceSpec(r: AdmRequest): ServiceSpec {
   if (s.persistent !== undefined) {
     const persistence: Persistence = { timeout: s.persistent };
     if ((s.family ?? 'inet') === 'inet') {
-      if (s.netmask !== 0xffffffff) persistence.netmask = formatIpv4(s.netmask);
+      if (s.netmask !== 0xffffffff) persistence.netmask = numberToIPv4(s.netmask);
     } else if (s.netmask !== 128) persistence.netmask = s.netmask;
     spec.persistence = persistence;
   }

@@ -7,7 +7,8 @@
  * @module
  */
 
-import { type NameResolver, addrPortName, formatIpv4, formatIpv6, inetPton6 } from '../ipvsadm/common.js';
+import { type NameResolver, addrPortName } from '../ipvsadm/common.js';
+import { numberToIPv4, formatIPv6, parseIPv6 } from '../address.js';
 import type { Family, Protocol } from '../types.js';
 
 /** One line of `/proc/net/ip_vs_conn`, as ipvsadm's sscanf splits it. */
@@ -46,10 +47,10 @@ function hexWord(text: string): number {
 /** The addresses of one line: IPv6 text when the client is IPv6 (`%pI6`), else hex words. */
 function addressOf(text: string, family: Family): string {
   if (family === 'inet6') {
-    const w = inetPton6(text);
-    return w ? formatIpv6(w) : '::';
+    const w = parseIPv6(text);
+    return w ? formatIPv6(w) : '::';
   }
-  return formatIpv4(hexWord(text));
+  return numberToIPv4(hexWord(text));
 }
 
 /**
@@ -63,8 +64,8 @@ export function parseConnTable(text: string): ConnEntry[] {
     const f = line.trim().split(/\s+/);
     if (f.length < 9) continue;
     const [protocol, c, cp, v, vp, d, dp, state, exp, peName, peData] = f as [string, string, string, string, string, string, string, string, string, string?, string?];
-    const family: Family = inetPton6(c) ? 'inet6' : 'inet';
-    const destinationFamily: Family = inetPton6(d) ? 'inet6' : 'inet';
+    const family: Family = parseIPv6(c) ? 'inet6' : 'inet';
+    const destinationFamily: Family = parseIPv6(d) ? 'inet6' : 'inet';
     const entry: ConnEntry = {
       protocol,
       family,

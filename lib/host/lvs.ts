@@ -6,7 +6,7 @@
 import { Buffer } from 'node:buffer';
 import { inspect } from 'node:util';
 
-import { canonicalAddress } from '../convert.js';
+import { canonicalAddress } from '../address.js';
 import { IpvsError } from '../errors.js';
 import type { Family } from '../types.js';
 import { addAddress, deleteAddress, findLink, listAddresses, setLinkState } from './address.js';

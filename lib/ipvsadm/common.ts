@@ -1,7 +1,8 @@
 /**
- * Internals shared by the ipvsadm save-format and listing code: address text
- * the way glibc reads and writes it, ipvsadm's sort order, scheduler-flag bits
- * and name lookups. Not part of the public API.
+ * Internals shared by the ipvsadm save-format and listing code: glibc's
+ * lenient `inet_aton` (the strict address text is lib/address.ts),
+ * ipvsadm's sort order, scheduler-flag names and name lookups. Not part of
+ * the public API.
  *
  * @internal
  * @module
@@ -9,8 +10,8 @@
 
 import { readFileSync } from 'node:fs';
 
-import { isFwmarkKey, schedulerFlagsToRaw } from '../convert.js';
-import { SVC_F_SCHED1 } from '../kernel.js';
+import { addressWords, canonicalAddress as canonical, formatIPv6, numberToIPv4 } from '../address.js';
+import { isFwmarkKey } from '../convert.js';
 import type { Destination, Family, Protocol, SchedulerFlag, Service, ServiceKey } from '../types.js';
 
 /** Looks up names for `ipvsadm` without `-n`. Either hook may be left out. */
@@ -59,124 +60,11 @@ export function inetAton(text: string): number | undefined {
   return result + last;
 }
 
-/** Strict dotted-quad IPv4 (glibc `inet_pton(AF_INET)`): four decimal bytes. */
-function inetPton4(text: string): number | undefined {
-  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(text);
-  if (!m) return undefined;
-  let v = 0;
-  for (let i = 1; i <= 4; i++) {
-    const part = m[i] ?? '';
-    // glibc rejects leading zeros ("01") in inet_pton.
-    if (part.length > 1 && part.startsWith('0')) return undefined;
-    const byte = Number(part);
-    if (byte > 255) return undefined;
-    v = v * 256 + byte;
-  }
-  return v;
-}
-
-/** glibc `inet_pton(AF_INET6)`: eight 16-bit words, or `undefined`. */
-export function inetPton6(text: string): number[] | undefined {
-  if (text.length === 0 || !/^[0-9a-fA-F:.]+$/.test(text)) return undefined;
-  const halves = text.split('::');
-  if (halves.length > 2) return undefined;
-  const parseSide = (side: string, allowV4Tail: boolean): number[] | undefined => {
-    if (side === '') return [];
-    const groups = side.split(':');
-    const words: number[] = [];
-    for (let i = 0; i < groups.length; i++) {
-      const g = groups[i] ?? '';
-      if (i === groups.length - 1 && allowV4Tail && g.includes('.')) {
-        const v4 = inetPton4(g);
-        if (v4 === undefined) return undefined;
-        words.push(Math.floor(v4 / 65536), v4 % 65536);
-      } else if (/^[0-9a-fA-F]{1,4}$/.test(g)) {
-        words.push(parseInt(g, 16));
-      } else {
-        return undefined;
-      }
-    }
-    return words;
-  };
-  if (halves.length === 1) {
-    const words = parseSide(text, true);
-    return words && words.length === 8 ? words : undefined;
-  }
-  const head = parseSide(halves[0] ?? '', false);
-  const tail = parseSide(halves[1] ?? '', true);
-  if (!head || !tail || head.length + tail.length > 7) return undefined;
-  return [...head, ...new Array<number>(8 - head.length - tail.length).fill(0), ...tail];
-}
-
-/** glibc `inet_ntop(AF_INET)`. */
-export function formatIpv4(value: number): string {
-  return [24, 16, 8, 0].map((s) => Math.floor(value / 2 ** s) % 256).join('.');
-}
-
-/**
- * glibc `inet_ntop(AF_INET6)`: lower-case hex, the first longest run of two or
- * more zero words as `::`, and the IPv4-compatible and IPv4-mapped forms
- * (`::1.2.3.4`, `::ffff:1.2.3.4`) in dotted quad.
- */
-export function formatIpv6(words: readonly number[]): string {
-  let bestBase = -1;
-  let bestLen = 0;
-  let curBase = -1;
-  let curLen = 0;
-  for (let i = 0; i < 8; i++) {
-    if (words[i] === 0) {
-      if (curBase === -1) {
-        curBase = i;
-        curLen = 1;
-      } else curLen++;
-    } else if (curBase !== -1) {
-      if (bestBase === -1 || curLen > bestLen) [bestBase, bestLen] = [curBase, curLen];
-      curBase = -1;
-    }
-  }
-  if (curBase !== -1 && (bestBase === -1 || curLen > bestLen)) [bestBase, bestLen] = [curBase, curLen];
-  if (bestBase !== -1 && bestLen < 2) bestBase = -1;
-
-  let out = '';
-  for (let i = 0; i < 8; i++) {
-    if (bestBase !== -1 && i >= bestBase && i < bestBase + bestLen) {
-      if (i === bestBase) out += ':';
-      continue;
-    }
-    if (i !== 0) out += ':';
-    if (i === 6 && bestBase === 0 && (bestLen === 6 || (bestLen === 5 && words[5] === 0xffff))) {
-      out += formatIpv4((words[6] ?? 0) * 65536 + (words[7] ?? 0));
-      break;
-    }
-    out += (words[i] ?? 0).toString(16);
-  }
-  if (bestBase !== -1 && bestBase + bestLen === 8) out += ':';
-  return out;
-}
-
-/** An address as four host-order 32-bit words, IPv4 in the first (as the kernel's `nf_inet_addr`). */
-export interface AddressWords {
-  family: Family;
-  words: [number, number, number, number];
-}
-
-/** Reads an IPv4 (dotted quad) or IPv6 address as ipvs-ts prints them. */
-export function addressWords(address: string): AddressWords {
-  const v4 = inetPton4(address);
-  if (v4 !== undefined) return { family: 'inet', words: [v4, 0, 0, 0] };
-  const v6 = inetPton6(address);
-  if (v6 === undefined) throw new TypeError(`not an IP address: '${address}'`);
-  const w = (i: number): number => (v6[2 * i] ?? 0) * 65536 + (v6[2 * i + 1] ?? 0);
-  return { family: 'inet6', words: [w(0), w(1), w(2), w(3)] };
-}
-
-/** The canonical text glibc's `inet_ntop` gives for an address in any accepted spelling. */
+/** The canonical text of an address, for the ipvsadm code: a TypeError when it is not one. */
 export function canonicalAddress(address: string): string {
-  const v4 = inetPton4(address);
-  if (v4 !== undefined) return formatIpv4(v4);
-  const v6 = inetPton6(address);
-  if (v6 === undefined) throw new TypeError(`not an IP address: '${address}'`);
-  return formatIpv6(v6);
+  const text = canonical(address);
+  if (text === undefined) throw new TypeError(`not an IP address: '${address}'`);
+  return text;
 }
 
 // ---------------------------------------------------------------------------
@@ -270,12 +158,6 @@ export function compareDestinations(a: Destination, b: Destination): number {
 // ---------------------------------------------------------------------------
 // Scheduler flags
 
-/** Bits of a flag list, numbered as ipvsadm prints them (flag-1 = 1, flag-2 = 2, flag-3 = 4). */
-export function schedFlagBits(flags: readonly SchedulerFlag[] | undefined): number {
-  // ipvsadm counts the flags from 1; the kernel keeps them from SCHED1 (0x8) up.
-  return schedulerFlagsToRaw(flags ?? []) / SVC_F_SCHED1;
-}
-
 /**
  * ipvsadm's `print_sched_flags`: names by scheduler, in bit order. For `sh` and
  * `mh` only the two named bits print (a set `flag-3` prints nothing).
@@ -298,25 +180,6 @@ export function canonicalSchedFlags(scheduler: string, bits: number): SchedulerF
   const out = schedFlagNames(scheduler, bits);
   if ((scheduler === 'sh' || scheduler === 'mh') && bits & 4) out.push('flag-3');
   return out;
-}
-
-// ---------------------------------------------------------------------------
-// Persistence netmask
-
-/** A service's persistence netmask as the kernel's value: IPv4 mask number, or IPv6 prefix length. */
-export function netmaskValue(family: Family, netmask: string | number | undefined): number {
-  if (family === 'inet6') {
-    if (netmask === undefined) return 128;
-    return typeof netmask === 'number' ? netmask : Number(netmask);
-  }
-  if (netmask === undefined) return 0xffffffff;
-  if (typeof netmask === 'number') {
-    // A prefix length given for an IPv4 service.
-    return netmask <= 0 ? 0 : (0xffffffff - (2 ** (32 - Math.min(netmask, 32)) - 1)) >>> 0;
-  }
-  const v = inetAton(netmask);
-  if (v === undefined) throw new TypeError(`not an IPv4 netmask: '${netmask}'`);
-  return v;
 }
 
 // ---------------------------------------------------------------------------
@@ -381,8 +244,8 @@ export function addrPortName(
   const words = addressWords(address);
   const text =
     words.family === 'inet6'
-      ? formatIpv6(words.words.flatMap((w) => [Math.floor(w / 65536), w % 65536]))
-      : formatIpv4(words.words[0]);
+      ? formatIPv6(words.words.flatMap((w) => [Math.floor(w / 65536), w % 65536]))
+      : numberToIPv4(words.words[0]);
   const host = names?.host?.(text, family) ?? text;
   const portName = (protocol && names?.service?.(port, protocol)) ?? String(port);
   const open = family === 'inet' ? '' : '[';

@@ -12,22 +12,9 @@
  */
 
 import type { Daemon, Destination, Info, ServiceWithDestinations, Timeouts } from '../types.js';
-import {
-  type NameResolver,
-  addrPortName,
-  canonicalAddress,
-  compareDestinations,
-  compareServices,
-  defaultNameResolver,
-  fwmarkText,
-  formatIpv4,
-  glibcMergeSort,
-  isFwmark,
-  netmaskValue,
-  schedFlagBits,
-  schedFlagNames,
-  serviceFamily,
-} from './common.js';
+import { type NameResolver, addrPortName, canonicalAddress, compareDestinations, compareServices, defaultNameResolver, fwmarkText, glibcMergeSort, isFwmark, schedFlagNames, serviceFamily } from './common.js';
+import { numberToIPv4 } from '../address.js';
+import { netmaskValue, schedFlagBits } from '../convert.js';
 
 export type { NameResolver } from './common.js';
 
@@ -161,7 +148,7 @@ function serviceLine(svc: ServiceWithDestinations, f: Format): string {
     line += ` persistent ${svc.persistence.timeout}`;
     const family = serviceFamily(svc);
     const mask = netmaskValue(family, svc.persistence.netmask);
-    if (family === 'inet' && mask !== 0xffffffff) line += ` mask ${formatIpv4(mask)}`;
+    if (family === 'inet' && mask !== 0xffffffff) line += ` mask ${numberToIPv4(mask)}`;
     if (family === 'inet6' && mask !== 128) line += ` mask ${mask}`;
     if (svc.persistenceEngine) line += ` pe ${svc.persistenceEngine}`;
   }

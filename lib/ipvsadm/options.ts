@@ -13,7 +13,8 @@
  */
 
 import type { Family, Protocol, TunnelOptions } from '../types.js';
-import { formatIpv4, formatIpv6, inetAton, inetPton6, servicePortFromEtc } from './common.js';
+import { inetAton, servicePortFromEtc } from './common.js';
+import { numberToIPv4, formatIPv6, parseIPv6 } from '../address.js';
 
 /** ipvsadm's commands (its cmdnames[], in table order). */
 export const IPVSADM_COMMANDS = [
@@ -350,10 +351,10 @@ export function parseServiceAddress(
     rest = rest.slice(1, close);
     bracketed = true;
   }
-  const v6 = inetPton6(rest);
+  const v6 = parseIPv6(rest);
   let result: ParsedAddress;
   if (v6) {
-    result = { family: 'inet6', address: formatIpv6(v6) };
+    result = { family: 'inet6', address: formatIPv6(v6) };
   } else {
     if (bracketed) {
       // ipvsadm cut the text at ']' and looks for ':' in what is left: none.
@@ -371,7 +372,7 @@ export function parseServiceAddress(
       if (resolved !== undefined) v4 = inetAton(resolved);
     }
     if (v4 === undefined) return undefined;
-    result = { family: 'inet', address: formatIpv4(v4) };
+    result = { family: 'inet', address: numberToIPv4(v4) };
   }
   if (portText !== undefined) {
     let port = stringToNumber(portText, 0, 65535);

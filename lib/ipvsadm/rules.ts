@@ -19,22 +19,9 @@ import type {
   ServiceWithDestinations,
   TunnelOptions,
 } from '../types.js';
-import {
-  type NameResolver,
-  addrPortName,
-  canonicalSchedFlags,
-  compareDestinations,
-  compareServices,
-  defaultNameResolver,
-  formatIpv4,
-  fwmarkText,
-  glibcMergeSort,
-  isFwmark,
-  netmaskValue,
-  schedFlagBits,
-  schedFlagNames,
-  serviceFamily,
-} from './common.js';
+import { type NameResolver, addrPortName, canonicalSchedFlags, compareDestinations, compareServices, defaultNameResolver, fwmarkText, glibcMergeSort, isFwmark, schedFlagNames, serviceFamily } from './common.js';
+import { numberToIPv4 } from '../address.js';
+import { netmaskValue, schedFlagBits } from '../convert.js';
 import {
   IpvsadmOptionError,
   type OptionColumn,
@@ -271,7 +258,7 @@ function parseCommand(words: string[], options: ParseRulesOptions): Omit<Service
       case 'netmask': {
         const m = parseNetmask(value, c.svcFamily, options);
         // Kept as -S writes it: dotted for IPv4, a prefix length for IPv6.
-        c.netmask = c.svcFamily !== 'inet6' ? formatIpv4(m) : m;
+        c.netmask = c.svcFamily !== 'inet6' ? numberToIPv4(m) : m;
         break;
       }
       case 'real-server': {
@@ -458,7 +445,7 @@ export function formatIpvsadmRules(
     if (svc.persistence) {
       out += ` -p ${svc.persistence.timeout}`;
       const mask = netmaskValue(family, svc.persistence.netmask);
-      if (family === 'inet' && mask !== 0xffffffff) out += ` -M ${formatIpv4(mask)}`;
+      if (family === 'inet' && mask !== 0xffffffff) out += ` -M ${numberToIPv4(mask)}`;
       if (family === 'inet6' && mask !== 128) out += ` -M ${mask}`;
     }
     if (svc.persistenceEngine) out += ` --pe ${svc.persistenceEngine}`;

@@ -5,24 +5,8 @@ import { describe, expect, test } from 'vitest';
 
 // Services and destinations to and from the kernel (records) are tested in
 // wire.test.ts; this file covers the text helpers and the small conversions.
-import {
-  addressFamily,
-  canonicalAddress,
-  daemonSpecToRaw,
-  daemonStateToRaw,
-  describeDestination,
-  describeServiceKey,
-  formatIPv6,
-  ipv4ToNumber,
-  isContiguousMask,
-  numberToIPv4,
-  parseIPv6,
-  rawToDaemon,
-  rawToInfo,
-  rawToTimeouts,
-  serviceKeyId,
-  timeoutsToRaw,
-} from '../../lib/convert.js';
+import { daemonSpecToRaw, daemonStateToRaw, describeDestination, describeServiceKey, rawToDaemon, rawToInfo, rawToTimeouts, serviceKeyId, timeoutsToRaw } from '../../lib/convert.js';
+import { addressFamily, canonicalAddress, formatIPv6, ipv4ToNumber, isContiguousMask, numberToIPv4, parseIPv6 } from '../../lib/address.js';
 import type { ServiceKey } from '../../lib/types.js';
 import { Gen } from './gen.js';
 

@@ -3,7 +3,8 @@
  * them, for the property-style tests of lib/validate.ts and lib/wire.ts (specs
  * written by RecordWriter, echoed as the kernel holds them, decoded back).
  */
-import { canonicalAddress, formatIPv6, schedulerFlagNames, serviceKeyFamily } from '../../lib/convert.js';
+import { schedulerFlagNames, serviceKeyFamily } from '../../lib/convert.js';
+import { canonicalAddress, formatIPv6 } from '../../lib/address.js';
 import { PERSISTENCE_TIMEOUT_MAX, U32_MAX, WEIGHT_MAX } from '../../lib/validate.js';
 import type {
   Destination,

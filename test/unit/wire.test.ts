@@ -7,7 +7,8 @@ import { readFileSync } from 'node:fs';
 
 import { describe, expect, test } from 'vitest';
 
-import { canonicalAddress, describeServiceKey, serviceKeyId } from '../../lib/convert.js';
+import { describeServiceKey, serviceKeyId } from '../../lib/convert.js';
+import { canonicalAddress } from '../../lib/address.js';
 import {
   AF_INET,
   AF_INET6,
