@@ -23,11 +23,11 @@ import { inspect } from 'node:util';
 import { describeDestination, describeServiceKey, destinationPort, isFwmarkKey, serviceKeyFamily, serviceKeyId } from './convert.js';
 import { canonicalAddress } from './address.js';
 import type { IpvsError } from './errors.js';
-import type { Ipvs } from './ipvs.js';
 import { netmaskValue, schedFlagBits } from './convert.js';
 import { StateFileError, readStateFile, removeStateFile, writeStateFile } from './state-file.js';
 import type {
   BatchOp,
+  BatchResult,
   Destination,
   DestinationKey,
   DestinationSpec,
@@ -37,8 +37,25 @@ import type {
   ServiceKey,
   ServiceSpec,
   ServiceWithDestinations,
+  SnapshotOptions,
 } from './types.js';
 import { validateDestinationSpec, validateServiceSpec } from './validate.js';
+
+/**
+ * What {@link applyDesired} needs of a handle: an {@link Ipvs} is one. Apply
+ * reads the table, sends batches and keys its ownership record by the
+ * handle's namespace; nothing else.
+ */
+export interface ApplyTarget {
+  /** The namespace path the handle was opened with, if any. */
+  readonly netnsPath: string | undefined;
+  /** The inode of the namespace the handle's socket lives in (0 when unknown). */
+  readonly netnsInode: number;
+  /** The whole table, as {@link Ipvs.snapshot} reads it. */
+  snapshot(options?: SnapshotOptions): Promise<ServiceWithDestinations[]>;
+  /** Changes sent in order, one outcome each, as {@link Ipvs.batch} sends them. */
+  batch(ops: readonly BatchOp[]): Promise<BatchResult[]>;
+}
 
 /** Which entries an apply may delete when the desired state leaves them out. */
 export type PruneMode = 'none' | 'owned' | 'all';
@@ -610,7 +627,7 @@ class Ownership {
 }
 
 /** The inode keying the record: the handle's socket's own namespace, else (unknown there) the file it was opened by. */
-async function namespaceInode(ipvs: Ipvs): Promise<number> {
+async function namespaceInode(ipvs: ApplyTarget): Promise<number> {
   const fromSocket = ipvs.netnsInode;
   if (Number.isSafeInteger(fromSocket) && fromSocket > 0) return fromSocket;
   return (await stat(ipvs.netnsPath ?? '/proc/self/ns/net')).ino;
@@ -794,7 +811,7 @@ function metConcurrentChange(p: Planned, failedServiceCreates: ReadonlySet<strin
  * @throws StateFileError for an ownership record (or its folder) that is unsafe or malformed, before anything is sent.
  */
 export async function applyDesired(
-  ipvs: Ipvs,
+  ipvs: ApplyTarget,
   desired: DesiredState | readonly DesiredService[],
   options: ApplyOptions = {},
 ): Promise<ApplyPlan> {

@@ -4,14 +4,13 @@
  * @packageDocumentation
  */
 export { Ipvs } from './ipvs.js';
-export type { BatchResult, OpenOptions } from './ipvs.js';
 export { IpvsError } from './errors.js';
 export type { IpvsErrorDetails } from './errors.js';
 export type * from './types.js';
 export * from './host/index.js';
 export { applyDesired, describePlan } from './apply.js';
 export { StateFileError } from './state-file.js';
-export type { ApplyChange, ApplyKept, ApplyOptions, ApplyPlan, ApplyStep, DesiredDestination, DesiredService, DesiredState, PruneMode } from './apply.js';
+export type { ApplyChange, ApplyKept, ApplyOptions, ApplyPlan, ApplyStep, ApplyTarget, DesiredDestination, DesiredService, DesiredState, PruneMode } from './apply.js';
 export { IpvsadmRulesError, formatIpvsadmRules, parseIpvsadmRules } from './ipvsadm/rules.js';
 export type { DestinationRule, FormatRulesOptions, ParseRulesOptions, ParsedRule, ServiceRule } from './ipvsadm/rules.js';
 export { formatDaemons, formatLargeNumber, formatListing, formatServiceListing, formatTimeouts } from './ipvsadm/listing.js';

@@ -43,6 +43,7 @@ import type { NativeHandle, RawControl, Reply } from './native-types.js';
 import { resolveNetnsPath } from './netns-path.js';
 import type {
   BatchOp,
+  BatchResult,
   Daemon,
   DaemonSpec,
   DaemonState,
@@ -53,6 +54,7 @@ import type {
   Service,
   ServiceKey,
   ServiceSpec,
+  OpenOptions,
   ServiceWithDestinations,
   SnapshotOptions,
   Timeouts,
@@ -79,23 +81,6 @@ import {
   type SlicedDecode,
 } from './wire.js';
 
-/** Options of {@link Ipvs.open}. */
-export interface OpenOptions {
-  /**
-   * Network namespace whose IPVS table to use: a name under `/run/netns`
-   * (as `ip netns` creates them) or a path to a namespace file such as
-   * `/proc/1234/ns/net`. Default: the namespace of the calling process.
-   */
-  netns?: string;
-  /**
-   * How long, in milliseconds, a call waits for the kernel's next reply
-   * before it fails with an {@link IpvsError} `ETIMEDOUT` (the handle stays
-   * usable). Default 60 000: the kernel answers at once, but a flush of a
-   * huge table on a slow machine can take seconds.
-   */
-  replyTimeout?: number;
-}
-
 /**
  * The client's end of a netlink test peer (test/peer): descriptors the
  * handle duplicates, and the port id and first sequence number it uses.
@@ -112,19 +97,6 @@ export interface PeerLinkFds {
 function nativeOpenOptions(options: OpenOptions): { replyTimeout?: number } {
   return options.replyTimeout === undefined ? {} : { replyTimeout: options.replyTimeout };
 }
-
-/** The outcome of one {@link Ipvs.batch} operation. */
-export type BatchResult =
-  | {
-      /** The kernel accepted the operation. */
-      ok: true;
-    }
-  | {
-      /** The kernel refused the operation. */
-      ok: false;
-      /** The refusal, in words, with errno and code. */
-      error: IpvsError;
-    };
 
 // Operations converted and handed to the addon at once: one kernel window
 // (native/ipvs/client.cc). Small, so that neither converting a chunk nor the

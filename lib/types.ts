@@ -8,6 +8,8 @@
  * @module
  */
 
+import type { IpvsError } from './errors.js';
+
 /** Address family of a service or destination. */
 export type Family = 'inet' | 'inet6';
 
@@ -342,4 +344,34 @@ export type BatchOp =
       service: ServiceKey;
       /** The destination to remove. */
       destination: DestinationKey;
+    };
+
+/** Options of {@link Ipvs.open}. */
+export interface OpenOptions {
+  /**
+   * Network namespace whose IPVS table to use: a name under `/run/netns`
+   * (as `ip netns` creates them) or a path to a namespace file such as
+   * `/proc/1234/ns/net`. Default: the namespace of the calling process.
+   */
+  netns?: string;
+  /**
+   * How long, in milliseconds, a call waits for the kernel's next reply
+   * before it fails with an {@link IpvsError} `ETIMEDOUT` (the handle stays
+   * usable). Default 60 000: the kernel answers at once, but a flush of a
+   * huge table on a slow machine can take seconds.
+   */
+  replyTimeout?: number;
+}
+
+/** The outcome of one {@link Ipvs.batch} operation. */
+export type BatchResult =
+  | {
+      /** The kernel accepted the operation. */
+      ok: true;
+    }
+  | {
+      /** The kernel refused the operation. */
+      ok: false;
+      /** The refusal, in words, with errno and code. */
+      error: IpvsError;
     };

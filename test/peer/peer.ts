@@ -6,7 +6,8 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 
-import { Ipvs, type OpenOptions } from '../../lib/ipvs.js';
+import { Ipvs } from '../../lib/ipvs.js';
+import type { OpenOptions } from '../../lib/types.js';
 
 const require = createRequire(import.meta.url);
 export const PEER_ADDON = fileURLToPath(new URL('./build/Release/ipvs_test_peer.node', import.meta.url));

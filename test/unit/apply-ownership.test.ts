@@ -9,11 +9,10 @@ import { join } from 'node:path';
 
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
-import { applyDesired, describePlan, type ApplyPlan, type DesiredService } from '../../lib/apply.js';
+import { applyDesired, describePlan, type ApplyPlan, type ApplyTarget, type DesiredService } from '../../lib/apply.js';
 import { IpvsError } from '../../lib/errors.js';
-import type { BatchResult, Ipvs } from '../../lib/ipvs.js';
 import { StateFileError } from '../../lib/state-file.js';
-import type { BatchOp, ServiceWithDestinations, SnapshotOptions } from '../../lib/types.js';
+import type { BatchOp, BatchResult, ServiceWithDestinations, SnapshotOptions } from '../../lib/types.js';
 
 const asRoot = process.geteuid?.() === 0;
 const ZERO = { conns: 0n, inPkts: 0n, outPkts: 0n, inBytes: 0n, outBytes: 0n };
@@ -50,7 +49,7 @@ class Model {
     return [...this.services].flatMap(([sid, s]) => [sid, ...[...s.dests.keys()].map((d) => `${sid} -> ${d}`)]);
   }
 
-  handle(netnsPath: string, netnsInode = 0): Ipvs {
+  handle(netnsPath: string, netnsInode = 0): ApplyTarget {
     const snapshot = async (options: SnapshotOptions = {}): Promise<ServiceWithDestinations[]> => {
       this.reads.push(options);
       const miss = this.misses.shift() ?? [];
@@ -87,7 +86,7 @@ class Model {
         return code ? { ok: false, error: new IpvsError(`refused (${code})`, { errno: 1, code, op: op.type }) } : { ok: true };
       });
     };
-    return { netnsPath, netnsInode, snapshot, batch } as unknown as Ipvs;
+    return { netnsPath, netnsInode, snapshot, batch };
   }
 
   #apply(op: BatchOp): string | undefined {

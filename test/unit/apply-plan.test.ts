@@ -7,9 +7,8 @@ import { join } from 'node:path';
 
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
-import { applyDesired, describePlan, type DesiredService } from '../../lib/apply.js';
+import { applyDesired, describePlan, type ApplyTarget, type DesiredService } from '../../lib/apply.js';
 import { IpvsError } from '../../lib/errors.js';
-import type { Ipvs } from '../../lib/ipvs.js';
 import type { BatchOp, Destination, ServiceWithDestinations } from '../../lib/types.js';
 
 const ZERO = { conns: 0n, inPkts: 0n, outPkts: 0n, inBytes: 0n, outBytes: 0n };
@@ -38,8 +37,9 @@ function fakeIpvs(table: ServiceWithDestinations[], netnsPath: string, refuse: (
   const sent: BatchOp[][] = [];
   const recordDuringBatch: string[] = [];
   let recordPath: string | undefined;
-  const ipvs = {
+  const ipvs: ApplyTarget = {
     netnsPath,
+    netnsInode: 0,
     snapshot: async () => structuredClone(table),
     batch: async (ops: readonly BatchOp[]) => {
       sent.push([...ops]);
@@ -56,7 +56,7 @@ function fakeIpvs(table: ServiceWithDestinations[], netnsPath: string, refuse: (
       });
     },
   };
-  return { ipvs: ipvs as unknown as Ipvs, sent, recordDuringBatch, watch: (p: string) => (recordPath = p) };
+  return { ipvs, sent, recordDuringBatch, watch: (p: string) => (recordPath = p) };
 }
 
 let dir: string;
