@@ -39,7 +39,7 @@ import type {
   ServiceWithDestinations,
   SnapshotOptions,
 } from './types.js';
-import { validateDestinationSpec, validateServiceSpec } from './validate.js';
+import { validateDestinationSpec, validateServiceKey, validateServiceSpec } from './validate.js';
 
 /**
  * What {@link applyDesired} needs of a handle: an {@link Ipvs} is one. Apply
@@ -311,22 +311,57 @@ interface NormalDesired {
   destinations: Map<string, DestinationSpec & { port: number }>;
 }
 
-/** Validates the desired state (TypeError/RangeError naming `services[i]…`) and indexes it, a slice at a time. */
-async function normalizeDesired(services: readonly DesiredService[], pace: Pacer): Promise<Map<string, NormalDesired>> {
-  if (!Array.isArray(services)) throw new TypeError(`services must be an array, got ${typeof services}`);
+/**
+ * Validates the desired state and indexes it, a slice at a time. Without
+ * `problems` the first problem throws (TypeError/RangeError naming
+ * `services[i]…`); with it, each problem is noted and the walk goes on with
+ * the next service or destination (a service whose key is unusable has its
+ * destinations left unchecked: their rules depend on it).
+ */
+async function normalizeDesired(
+  services: readonly DesiredService[],
+  pace: Pacer,
+  problems?: DesiredStateProblem[],
+): Promise<Map<string, NormalDesired>> {
+  const note = (e: unknown): void => {
+    if (!problems || !(e instanceof TypeError || e instanceof RangeError)) throw e;
+    problems.push({ field: /^[^\s]+/.exec(e.message)?.[0] ?? 'services', message: e.message });
+  };
   const out = new Map<string, NormalDesired>();
+  if (!Array.isArray(services)) {
+    note(new TypeError(`services must be an array, got ${inspect(services)}`));
+    return out;
+  }
   for (let i = 0; i < services.length; i++) {
     if (pace.due()) await pace.yield();
     const s = services[i] as DesiredService;
     const field = `services[${i}]`;
     const destinationsField = `${field}.destinations`;
-    validateServiceSpec(s, 'services', i);
-    const list = (s as DesiredService).destinations ?? [];
-    const key = keyOf(s);
+    let key: ServiceKey;
+    let serviceOk = true;
+    try {
+      validateServiceSpec(s, 'services', i);
+      key = keyOf(s);
+    } catch (e) {
+      note(e);
+      serviceOk = false;
+      // Check mode: the destinations can still be checked against a usable key.
+      try {
+        if (typeof s !== 'object' || s === null) continue;
+        key = keyOf(s);
+        validateServiceKey(key, field);
+      } catch {
+        continue;
+      }
+    }
     const id = serviceKeyId(key);
-    if (out.has(id)) throw new TypeError(`${field} repeats service ${id}`);
+    if (out.has(id)) note(new TypeError(`${field} repeats service ${id}`));
+    const list = (s as DesiredService).destinations ?? [];
     const destinations = new Map<string, DestinationSpec & { port: number }>();
-    if (!Array.isArray(list)) throw new TypeError(`${destinationsField} must be an array`);
+    if (!Array.isArray(list)) {
+      note(new TypeError(`${destinationsField} must be an array`));
+      continue;
+    }
     for (let j = 0; j < list.length; j++) {
       if (pace.due()) await pace.yield();
       const given = list[j] as DesiredDestination;
@@ -335,15 +370,59 @@ async function normalizeDesired(services: readonly DesiredService[], pace: Pacer
         const { forwarding: _local, ...rest } = given;
         d = rest;
       }
-      validateDestinationSpec(d, key, destinationsField, j);
+      try {
+        validateDestinationSpec(d, key, destinationsField, j);
+      } catch (e) {
+        note(e);
+        continue;
+      }
       const clean = cleanDestination(d, key);
       const did = destId(clean.address, clean.port);
-      if (destinations.has(did)) throw new TypeError(`${destinationsField}[${j}] repeats destination ${did}`);
+      if (destinations.has(did)) note(new TypeError(`${destinationsField}[${j}] repeats destination ${did}`));
       destinations.set(did, clean);
     }
-    out.set(id, { id, key, spec: cleanService(s), destinations });
+    if (serviceOk && !out.has(id)) out.set(id, { id, key, spec: cleanService(s), destinations });
   }
   return out;
+}
+
+/** One problem of a desired state: the field it is about and what is wrong, in the words apply would throw. */
+export interface DesiredStateProblem {
+  /** The field path, such as `services[2].destinations[0].weight`. */
+  field: string;
+  /** The whole message, starting with the field path. */
+  message: string;
+}
+
+/**
+ * Checks a desired state without a kernel, as {@link applyDesired} would
+ * before sending anything, and returns every problem found (none: `[]`):
+ * each service and each destination is checked on its own, so one bad entry
+ * does not hide the next. `ipvs-ts check FILE` prints these.
+ *
+ * @param desired - The whole desired table, or just its services.
+ * @param options - The owner to check in place of the state's own.
+ * @returns The problems, in the order of the input.
+ */
+export async function checkDesiredState(
+  desired: DesiredState | readonly DesiredService[],
+  options: Pick<ApplyOptions, 'owner'> = {},
+): Promise<DesiredStateProblem[]> {
+  const problems: DesiredStateProblem[] = [];
+  if (!Array.isArray(desired) && (typeof desired !== 'object' || desired === null)) {
+    return [{ field: 'desired', message: `desired must be an array of services or { owner?, services }, got ${inspect(desired)}` }];
+  }
+  const owner = options.owner ?? (Array.isArray(desired) ? undefined : (desired as DesiredState).owner);
+  if (owner !== undefined && (typeof owner !== 'string' || !OWNER_NAME.test(owner))) {
+    problems.push({ field: 'owner', message: ownerMessage(owner) });
+  }
+  const services = Array.isArray(desired) ? (desired as readonly DesiredService[]) : (desired as DesiredState).services;
+  await normalizeDesired(services, new Pacer(), problems);
+  return problems;
+}
+
+function ownerMessage(owner: unknown): string {
+  return `owner must be 1–64 letters, digits or '_ . @ -' (not starting with '.'), got ${JSON.stringify(owner)}`;
 }
 
 // ---------------------------------------------------------------------------
@@ -822,8 +901,7 @@ export async function applyDesired(
   const prune = options.prune ?? 'owned';
   if (!PRUNE_MODES.includes(prune)) throw new TypeError(`prune must be 'none', 'owned' or 'all', got ${JSON.stringify(prune)}`);
   const owner = options.owner ?? (Array.isArray(desired) ? undefined : (desired as DesiredState).owner) ?? 'default';
-  if (typeof owner !== 'string' || !OWNER_NAME.test(owner))
-    throw new TypeError(`owner must be 1–64 letters, digits or '_ . @ -' (not starting with '.'), got ${JSON.stringify(owner)}`);
+  if (typeof owner !== 'string' || !OWNER_NAME.test(owner)) throw new TypeError(ownerMessage(owner));
   const dryRun = options.dryRun === true;
   const pace = new Pacer();
   const want = await normalizeDesired(services, pace);

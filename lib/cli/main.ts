@@ -1,6 +1,6 @@
 /**
  * The `ipvs-ts` command: `adm` (ipvsadm's command line, byte-compatible) and
- * the friendly commands `list`, `save`, `restore`, `apply`, `realserver`.
+ * the friendly commands `list`, `save`, `restore`, `apply`, `check`, `realserver`.
  * `bin/ipvs-ts.js` calls {@link main} with the process's arguments.
  *
  * Exit statuses of the friendly commands: 0 success, 1 the kernel (or the
@@ -9,11 +9,11 @@
  * @module
  */
 
-import { existsSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { type ParseArgsConfig, parseArgs } from 'node:util';
 
-import { applyDesired, describePlan, type ApplyPlan, type PruneMode } from '../apply.js';
+import { applyDesired, checkDesiredState, describePlan, type ApplyPlan, type DesiredStateProblem, type PruneMode } from '../apply.js';
 import { IpvsError } from '../errors.js';
 import { Ipvs } from '../ipvs.js';
 import { compareServices, glibcMergeSort } from '../ipvsadm/common.js';
@@ -46,6 +46,9 @@ Commands:
   apply FILE [--dry-run] [--prune owned|all|none] [--owner NAME] [--json]
                           make the table equal to FILE (JSON or rules) with the
                           fewest changes; see docs/apply.md
+  check FILE [--owner NAME] [--json]
+                          validate FILE as apply would, without a kernel;
+                          every problem with its field path (exit 2 if any)
   realserver setup --vip ADDRESS... [--dev IFACE]... [--tunnel] [--state FILE]
   realserver restore [--state FILE]
                           prepare an LVS-DR/TUN real server, and undo it later
@@ -58,7 +61,8 @@ Options:
   -h, --help              help; after a command, that command's
 
 Exit status: 0 success, 1 a refusal by the kernel or host, 2 bad usage or input
-(adm: as ipvsadm).
+(adm: as ipvsadm). With --json, an error is one JSON line on standard error:
+{"error": {"command", "message", "exitCode", "kind", ...}}.
 `;
 
 const HELP: Record<string, string> = {
@@ -100,6 +104,16 @@ in the \`ipvsadm -S\` format. --owner overrides the file's owner (default
 "default"). --dry-run prints the plan without changing anything. --json
 prints the plan as JSON. Exit status 1 when a step failed. See docs/apply.md.
 `,
+  check: `Usage: ipvs-ts check FILE [--owner NAME] [--json]
+
+Validates FILE (- for standard input; what apply reads) without a kernel:
+the same rules as apply checks before it sends anything, with every service
+and every real server checked on its own, so one mistake does not hide the
+next. Prints each problem with its field path (services[0].destinations[2].weight),
+or a one-line summary when there is none. Exit status 0 when FILE is valid,
+2 when it is not. --json prints {"file", "valid", "services", "destinations",
+"problems": [{"field", "message"}]}. Usable in CI: no root, no IPVS needed.
+`,
   realserver: `Usage: ipvs-ts realserver setup --vip ADDRESS [--vip ADDRESS]... [--dev IFACE]... [--tunnel] [--state FILE]
        ipvs-ts realserver restore [--state FILE]
 
@@ -122,6 +136,52 @@ that one), before it changes anything. See docs/cli.md.
 
 /** Bad usage of a friendly command: message, then exit 2. */
 class UsageError extends Error {}
+
+/** A --netns that cannot be used, with the errno of the check that failed. */
+class NetnsError extends Error {
+  constructor(
+    message: string,
+    readonly exitCode: number,
+    readonly code: string,
+    readonly errno: number,
+  ) {
+    super(message);
+  }
+}
+
+/** What went wrong, for the one line (or JSON object) the CLI prints, and its exit status. */
+function classify(e: unknown): { kind: 'usage' | 'namespace' | 'kernel' | 'state' | 'internal'; exitCode: number; message: string } {
+  if (e instanceof UsageError) return { kind: 'usage', exitCode: 2, message: e.message };
+  if (e instanceof NetnsError) return { kind: 'namespace', exitCode: e.exitCode, message: e.message };
+  if (e instanceof IpvsError) return { kind: 'kernel', exitCode: 1, message: e.message };
+  if (e instanceof RealServerStateError || e instanceof StateFileError) return { kind: 'state', exitCode: 1, message: e.message };
+  return { kind: 'internal', exitCode: 1, message: e instanceof Error ? e.message : String(e) };
+}
+
+/**
+ * Why --netns NAME cannot be used, told apart: a namespace that does not
+ * exist is bad input (exit 2); one that exists but may not be read (another
+ * process's namespace without the right to enter it) is a refusal (exit 1).
+ */
+function netnsProblem(netns: string, path: string): NetnsError | undefined {
+  try {
+    statSync(path);
+    return undefined;
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    const code = err.code ?? 'EIO';
+    const errno = -(err.errno ?? 0);
+    if (code === 'ENOENT' || code === 'ENOTDIR') return new NetnsError(`no network namespace '${netns}' (${path} does not exist)`, 2, code, errno);
+    if (code === 'EACCES' || code === 'EPERM')
+      return new NetnsError(
+        `network namespace '${netns}': permission denied on ${path} (${code}): another process's namespace needs root, or CAP_SYS_ADMIN and the right to trace that process`,
+        1,
+        code,
+        errno,
+      );
+    return new NetnsError(`network namespace '${netns}': ${path}: ${err.message.replace(/^\w+: /, '')}`, 1, code, errno);
+  }
+}
 
 interface Ctx {
   io: CliIo;
@@ -259,6 +319,37 @@ async function apply(ctx: Ctx, args: string[]): Promise<number> {
   return plan.ok ? 0 : 1;
 }
 
+async function check(ctx: Ctx, args: string[]): Promise<number> {
+  const { values, positionals } = parse('check', args, { owner: { type: 'string' }, json: { type: 'boolean' } }, true);
+  if (values.help) return help(ctx, 'check');
+  if (positionals.length !== 1) throw new UsageError("check needs exactly one FILE (- for standard input)\nTry 'ipvs-ts check --help'.");
+  const file = positionals[0] as string;
+  const text = await readInput(ctx.io, file);
+  let problems: DesiredStateProblem[];
+  let services = 0;
+  let destinations = 0;
+  try {
+    const desired = parseDesired(text);
+    problems = await checkDesiredState(desired, typeof values.owner === 'string' ? { owner: values.owner } : {});
+    if (Array.isArray(desired.services)) {
+      services = desired.services.length;
+      for (const svc of desired.services) if (Array.isArray(svc?.destinations)) destinations += svc.destinations.length;
+    }
+  } catch (e) {
+    if (!(e instanceof DesiredFileError || e instanceof IpvsadmRulesError)) throw e;
+    problems = [{ field: '', message: e.message }];
+  }
+  if (values.json) {
+    ctx.io.stdout.write(`${JSON.stringify({ file, valid: problems.length === 0, services, destinations, problems }, null, 2)}\n`);
+  } else if (problems.length === 0) {
+    ctx.io.stdout.write(`${file}: valid: ${services} service${services === 1 ? '' : 's'}, ${destinations} real server${destinations === 1 ? '' : 's'}\n`);
+  } else {
+    for (const p of problems) ctx.io.stdout.write(`${file}: ${p.message}\n`);
+    ctx.io.stderr.write(`ipvs-ts check: ${file}: ${problems.length} problem${problems.length === 1 ? '' : 's'}\n`);
+  }
+  return problems.length === 0 ? 0 : 2;
+}
+
 async function realserver(ctx: Ctx, args: string[]): Promise<number> {
   try {
     return await realserverCommand(ctx, args);
@@ -373,10 +464,8 @@ export async function main(argv: readonly string[], options: MainOptions = {}): 
       } catch (e) {
         throw new UsageError((e as Error).message);
       }
-      if (!existsSync(path)) {
-        io.stderr.write(`ipvs-ts: no network namespace '${netns}' (${path} does not exist)\n`);
-        return 2;
-      }
+      const problem = netnsProblem(netns, path);
+      if (problem) throw problem;
     }
     switch (command) {
       case 'adm':
@@ -395,6 +484,8 @@ export async function main(argv: readonly string[], options: MainOptions = {}): 
         return await restore(ctx, args);
       case 'apply':
         return await apply(ctx, args);
+      case 'check':
+        return await check(ctx, args);
       case 'realserver':
         return await realserver(ctx, args);
       case 'version':
@@ -414,16 +505,15 @@ export async function main(argv: readonly string[], options: MainOptions = {}): 
   } catch (e) {
     const name = command && !command.startsWith('-') ? `ipvs-ts ${command}` : 'ipvs-ts';
     if (e instanceof InputError) e = new UsageError(e.message);
-    if (e instanceof UsageError) {
-      io.stderr.write(`${name}: ${e.message}\n`);
-      return 2;
+    const failure = classify(e);
+    if (command !== 'adm' && args.includes('--json')) {
+      const { kind, exitCode, message } = failure;
+      const details = e instanceof IpvsError ? { errno: e.errno, code: e.code, op: e.op } : e instanceof NetnsError ? { errno: e.errno, code: e.code } : {};
+      io.stderr.write(`${JSON.stringify({ error: { command: name, message, exitCode, kind, ...details } })}\n`);
+    } else {
+      io.stderr.write(`${name}: ${failure.kind === 'internal' && e instanceof Error ? (e.stack ?? e.message) : failure.message}\n`);
     }
-    if (e instanceof IpvsError || e instanceof RealServerStateError || e instanceof StateFileError) {
-      io.stderr.write(`${name}: ${e.message}\n`);
-      return 1;
-    }
-    io.stderr.write(`${name}: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
-    return 1;
+    return failure.exitCode;
   } finally {
     handle?.close();
   }

@@ -231,7 +231,7 @@ describe('friendly commands', () => {
     expect(ipvsTsHere(bin, ['--netns', ns.name, 'save']).stdout).toBe(ok(ns.ipvsadm('-Sn')));
     expect(ipvsTsHere(bin, ['--netns', ns.name, 'adm', '-Ln']).stdout).toBe(ok(ns.ipvsadm('-Ln')));
     expect(ipvsTsHere(bin, ['adm', '--netns', ns.name, '-Sn']).stdout).toBe(ok(ns.ipvsadm('-Sn')));
-    expect(ipvsTsHere(bin, ['--netns', 'no-such-namespace', 'list'])).toMatchObject({ status: 2, stderr: "ipvs-ts: no network namespace 'no-such-namespace' (/run/netns/no-such-namespace does not exist)\n" });
+    expect(ipvsTsHere(bin, ['--netns', 'no-such-namespace', 'list'])).toMatchObject({ status: 2, stderr: "ipvs-ts list: no network namespace 'no-such-namespace' (/run/netns/no-such-namespace does not exist)\n" });
     expect(ipvsTsHere(bin, ['frobnicate']).status).toBe(2);
     expect(ipvsTsHere(bin, ['list', '--bogus']).status).toBe(2);
     for (const args of [['--help'], ['help'], ['list', '--help'], ['apply', '-h'], ['restore', '--help'], ['save', '--help'], ['realserver', '--help'], ['help', 'apply']]) {
