@@ -196,50 +196,76 @@ if (sel?.where && chosen.has('kernel')) {
     const missing = preloadHostModules();
     if (missing.length) out(`   (could not load ${missing.join(', ')}: the tests that need them will fail)`);
   }
-  const t = Date.now();
-  const { json, argv } = vitestArgv('kernel');
-  const code = sel.where === 'host' ? await runHost(argv) : await runInUml(argv, { uml: sel.uml, cwd: repoRoot });
-  const counts = readCounts(json);
-  // In CI a kernel suite that collected nothing, or skipped anything, proves nothing.
-  let note;
-  if (env.IPVS_REQUIRE_KERNEL === '1' && counts && (counts.total === 0 || counts.skipped > 0)) {
-    note = `FAILED (IPVS_REQUIRE_KERNEL=1): ${plural(counts.total, 'test')} ran, ${counts.skipped} skipped`;
-  }
-  results.push({ suite: 'kernel', where, code: note ? 1 : code, counts, seconds: (Date.now() - t) / 1000, note });
-
   // The same suite once more over the addon built with sanitizers: ASan and
   // UBSan on a host kernel; UBSan alone in User-Mode Linux, whose 39-bit user
   // address space has no room for ASan's shadow (memory errors are what the
   // peer_selftest and the host runs against the test peer catch there).
   // consumer.test.ts is left out: it checks that the packed prebuilt binary
   // is the one loaded, which an addon named by IPVS_TS_ADDON replaces.
+  // In User-Mode Linux the two passes run at once, each guest on a CPU of its
+  // own (a guest is one CPU), and the second pass's output follows the first's.
+  let sanitized = null;
   if (env.IPVS_TEST_SANITIZE !== '0') {
     const flavour = sel.where === 'host' ? 'asan' : 'ubsan';
+    const label = flavour === 'asan' ? 'kernel+asan' : 'kernel+ubsan';
     const built = buildSanitized(flavour);
     const runtime = flavour === 'asan' ? asanRuntime() : null;
-    const label = flavour === 'asan' ? 'kernel+asan' : 'kernel+ubsan';
     if (built !== 0 || (flavour === 'asan' && !runtime)) {
-      results.push({ suite: label, where, code: 1, counts: null, seconds: 0, note: `NOT RUN: the ${flavour} build of the addon failed (scripts/build-sanitized.mjs)` });
+      sanitized = { label, failed: `NOT RUN: the ${flavour} build of the addon failed (scripts/build-sanitized.mjs)` };
     } else {
-      out(`── kernel tests on ${where}, the addon built with ${flavour === 'asan' ? 'ASan and UBSan' : 'UBSan'} ──`);
-      const t2 = Date.now();
-      const { json: json2, argv: argv2 } = vitestArgv('kernel', label);
-      argv2.push('--exclude', 'test/kernel/consumer.test.ts');
+      const { json, argv } = vitestArgv('kernel', label);
+      argv.push('--exclude', 'test/kernel/consumer.test.ts');
       const sanEnv = {
         ...env,
         IPVS_TS_ADDON: sanitizedAddon(flavour),
         UBSAN_OPTIONS: 'halt_on_error=1:print_stacktrace=1',
         ...(runtime ? { LD_PRELOAD: runtime, ASAN_OPTIONS: 'detect_leaks=0:abort_on_error=1' } : {}),
       };
-      const code2 =
-        sel.where === 'host' ? await runHost(argv2, sanEnv) : await runInUml(argv2, { uml: sel.uml, cwd: repoRoot, env: sanEnv });
-      const counts2 = readCounts(json2);
-      let note2;
-      if (env.IPVS_REQUIRE_KERNEL === '1' && counts2 && (counts2.total === 0 || counts2.skipped > 0)) {
-        note2 = `FAILED (IPVS_REQUIRE_KERNEL=1): ${plural(counts2.total, 'test')} ran, ${counts2.skipped} skipped`;
-      }
-      results.push({ suite: label, where, code: note2 ? 1 : code2, counts: counts2, seconds: (Date.now() - t2) / 1000, note: note2 });
+      sanitized = { label, flavour, json, argv, env: sanEnv };
     }
+  }
+
+  const runKernel = (argv, childEnv, io = {}) =>
+    sel.where === 'host' ? runHost(argv, childEnv) : runInUml(argv, { uml: sel.uml, cwd: repoRoot, env: childEnv, ...io });
+  const noteFor = (counts) =>
+    env.IPVS_REQUIRE_KERNEL === '1' && counts && (counts.total === 0 || counts.skipped > 0)
+      ? `FAILED (IPVS_REQUIRE_KERNEL=1): ${plural(counts.total, 'test')} ran, ${counts.skipped} skipped`
+      : undefined;
+
+  const t = Date.now();
+  const { json, argv } = vitestArgv('kernel');
+  let second = null;
+  let secondLog = null;
+  if (sanitized?.argv && sel.where === 'uml') {
+    secondLog = path.join(reportDir, `${sanitized.label}.log`);
+    const stream = fs.createWriteStream(secondLog);
+    out(`   (${sanitized.label} runs at the same time in a second guest; its output follows)`);
+    second = runKernel(sanitized.argv, sanitized.env, { stdout: stream, stderr: stream, announce: false }).then(
+      (code) => new Promise((resolve) => stream.end(() => resolve({ code, seconds: (Date.now() - t) / 1000 }))),
+    );
+  }
+  const code = await runKernel(argv, env);
+  const counts = readCounts(json);
+  const note = noteFor(counts);
+  results.push({ suite: 'kernel', where, code: note ? 1 : code, counts, seconds: (Date.now() - t) / 1000, note });
+
+  if (sanitized?.failed) {
+    results.push({ suite: sanitized.label, where, code: 1, counts: null, seconds: 0, note: sanitized.failed });
+  } else if (sanitized) {
+    const what = sanitized.flavour === 'asan' ? 'ASan and UBSan' : 'UBSan';
+    out(`── kernel tests on ${where}, the addon built with ${what} ──`);
+    let run;
+    if (second) {
+      run = await second;
+      process.stdout.write(fs.readFileSync(secondLog));
+    } else {
+      const t2 = Date.now();
+      run = { code: await runKernel(sanitized.argv, sanitized.env), seconds: 0 };
+      run.seconds = (Date.now() - t2) / 1000;
+    }
+    const counts2 = readCounts(sanitized.json);
+    const note2 = noteFor(counts2);
+    results.push({ suite: sanitized.label, where, code: note2 ? 1 : run.code, counts: counts2, seconds: run.seconds, note: note2 });
   }
 }
 

@@ -136,19 +136,19 @@ describe('handles', () => {
     const w = new RecordWriter();
     w.serviceSpec(CMD_NEW_SERVICE, { protocol: 'tcp', address: '10.9.6.1', port: 80 });
     w.serviceKey(CMD_GET_SERVICE, { protocol: 'tcp', address: '10.9.6.1', port: 80 });
-    const raw = await native.open(`/run/netns/${ns.name}`);
+    const raw = await native().open(`/run/netns/${ns.name}`);
     try {
-      expect(() => native.mutate(raw, w.records, w.names)).toThrow(/GET_SERVICE is not a mutation/);
+      expect(() => native().mutate(raw, w.records, w.names)).toThrow(/GET_SERVICE is not a mutation/);
     } finally {
-      native.close(raw);
+      native().close(raw);
     }
     expect(await ipvs.listServices()).toEqual([]);
   });
 
   it('the native layer refuses a foreign object as a handle', async () => {
     const { native } = await import('../../lib/native.js');
-    expect(() => native.info({} as never)).toThrow(/not an ipvs-ts native handle/);
-    expect(() => native.close({ __brand: 'ipvs-ts.NativeHandle' } as never)).toThrow(TypeError);
+    expect(() => native().info({} as never)).toThrow(/not an ipvs-ts native handle/);
+    expect(() => native().close({ __brand: 'ipvs-ts.NativeHandle' } as never)).toThrow(TypeError);
   });
 
   it('many concurrent calls on one handle each resolve with their own reply', async () => {
