@@ -17,13 +17,13 @@
 
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { inspect } from 'node:util';
 
 import { describeDestination, describeServiceKey, destinationPort, isFwmarkKey, serviceKeyFamily, serviceKeyId } from './convert.js';
 import { canonicalAddress } from './address.js';
 import type { IpvsError } from './errors.js';
 import { netmaskValue, schedFlagBits } from './convert.js';
+import { Pacer } from './pace.js';
 import { StateFileError, readStateFile, removeStateFile, writeStateFile } from './state-file.js';
 import type {
   BatchOp,
@@ -194,24 +194,6 @@ const STATE_FORMAT = 'ipvs-ts/apply-ownership';
 const MAX_ROUNDS = 3;
 /** The largest ownership record read (about 1.4 million claims). */
 const RECORD_MAX_BYTES = 64 << 20;
-/** Work done between two turns of the event loop, in ms: an apply of a huge table never holds it for long. */
-const SLICE_MS = 2;
-
-/** Hands the event loop a turn once a slice of work has taken {@link SLICE_MS}. */
-class Pacer {
-  #since = performance.now();
-
-  /** True when the current slice is used up: then `await pace.yield()`. */
-  due(): boolean {
-    return performance.now() - this.#since >= SLICE_MS;
-  }
-
-  async yield(): Promise<void> {
-    await yieldToEventLoop();
-    this.#since = performance.now();
-  }
-}
-
 // ---------------------------------------------------------------------------
 // Normal forms: what "equal" means between a desired entry and the kernel's
 

@@ -37,13 +37,18 @@ import {
   CMD_SET_SERVICE,
   CMD_ZERO,
 } from './kernel.js';
+import { canonicalOrSelf } from './address.js';
+import { parseConnectionTable } from './connections.js';
 import { native } from './native.js';
+import { Pacer } from './pace.js';
 import { batchWords, daemonWords, destinationWords, plainWords, refusal, serviceWords } from './refusals.js';
 import type { NativeHandle, RawControl, Reply } from './native-types.js';
 import { resolveNetnsPath } from './netns-path.js';
 import type {
   BatchOp,
   BatchResult,
+  Connection,
+  ConnectionFilter,
   Daemon,
   DaemonSpec,
   DaemonState,
@@ -62,6 +67,7 @@ import type {
 import {
   validateBatchOp,
   validateBatchOps,
+  validateConnectionFilter,
   validateOpenOptions,
   validateSnapshotOptions,
   validateDaemonSpec,
@@ -108,6 +114,8 @@ const BATCH_CHUNK = 256;
 /** Reads a consistent snapshot tries before giving up (see SnapshotOptions.maxReads). */
 const DEFAULT_CONSISTENT_READS = 5;
 const VALIDATE_SLICE = 256;
+/** The most connection-table text read (about 2 million entries; a JavaScript string holds at most 512 MiB); past it, EFBIG. */
+const CONNECTION_TABLE_MAX_BYTES = 1 << 28;
 
 const OK: BatchResult = Object.freeze({ ok: true });
 const ignore = (): void => {};
@@ -283,6 +291,29 @@ export class Ipvs implements AsyncDisposable {
   /** The kernel's IPVS version and connection table size (the `ipvsadm -L` header). */
   async info(): Promise<Info> {
     return rawToInfo(await native().info(this.#h('info')));
+  }
+
+  /**
+   * The IPVS connection table of the handle's namespace (what
+   * `/proc/net/ip_vs_conn` and `ipvsadm -Lcn` show), both families,
+   * persistence templates included unless `filter.templates` is false. Read
+   * in the namespace the handle's socket lives in, not the caller's, on a
+   * pool thread; turned into objects a slice at a time, so a table of 100 000
+   * entries does not hold the event loop.
+   *
+   * @param filter - Only the entries of a service and/or real server.
+   * @returns The entries, in the kernel's order.
+   * @throws TypeError | RangeError for a malformed filter, before anything is read.
+   * Rejects with an {@link IpvsError}: `ENOENT` when IPVS is not loaded in
+   * the namespace, `EFBIG` for a table over 256 MiB of text.
+   */
+  async connections(filter: ConnectionFilter = {}): Promise<Connection[]> {
+    validateConnectionFilter(filter);
+    const wanted: ConnectionFilter = { ...filter };
+    if (filter.service) wanted.service = { ...filter.service, address: canonicalOrSelf(filter.service.address) };
+    if (filter.destination) wanted.destination = { ...filter.destination, address: canonicalOrSelf(filter.destination.address) };
+    const text = await native().connections(this.#h('connections'), CONNECTION_TABLE_MAX_BYTES);
+    return parseConnectionTable(text, wanted, new Pacer());
   }
 
   /** Every virtual service with its counters, in the kernel's order. */

@@ -76,6 +76,8 @@ export interface NativeBinding {
   /** Closes the socket once every call made before it has run; later calls reject with EBADF. Idempotent. */
   close(handle: NativeHandle): void;
   info(handle: NativeHandle): Promise<{ version: number; connTableSize: number }>;
+  /** The text of /proc/net/ip_vs_conn in the handle's namespace, at most `maxBytes`. */
+  connections(handle: NativeHandle, maxBytes: number): Promise<string>;
   /**
    * Every service, as reply records (`lib/wire.ts`). The read calls take an
    * optional `reuse` buffer (an earlier reply's) and write the records into

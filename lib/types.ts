@@ -375,3 +375,92 @@ export type BatchResult =
       /** The refusal, in words, with errno and code. */
       error: IpvsError;
     };
+
+/**
+ * The protocol of a connection entry: its service's, or `'ip'` for the
+ * persistence templates of a fwmark service (and `'IP_<n>'`, the kernel's
+ * own spelling, for anything else).
+ */
+export type ConnectionProtocol = Protocol | 'ip' | (string & {});
+
+/**
+ * A connection entry's state, as the kernel names it: TCP's states, `'UDP'`,
+ * SCTP's (`'C-SENT'`, `'S-ACK-SENT'`, … as the kernel abbreviates them), and
+ * `'NONE'` or `'ASSURED'` for persistence templates. Any other string the
+ * kernel may add passes through.
+ */
+export type ConnectionState =
+  | 'NONE'
+  | 'ESTABLISHED'
+  | 'SYN_SENT'
+  | 'SYN_RECV'
+  | 'FIN_WAIT'
+  | 'TIME_WAIT'
+  | 'CLOSE'
+  | 'CLOSE_WAIT'
+  | 'LAST_ACK'
+  | 'LISTEN'
+  | 'SYNACK'
+  | 'UDP'
+  | 'ASSURED'
+  | 'INIT1'
+  | 'INIT'
+  | 'C-SENT'
+  | 'C-REPLIED'
+  | 'C-WAIT'
+  | 'COOKIE'
+  | 'C-ECHOED'
+  | 'S-SENT'
+  | 'S-RECEIVED'
+  | 'S-ACK-SENT'
+  | 'REJECTED'
+  | 'CLOSED'
+  | (string & {});
+
+/** An address and port of a connection entry. */
+export interface ConnectionEnd {
+  /** The address, in canonical text (IPv6 compressed). */
+  address: string;
+  /** The port (0 in a persistence template's client, and for a port-0 service). */
+  port: number;
+}
+
+/**
+ * One entry of a namespace's IPVS connection table (what
+ * `/proc/net/ip_vs_conn` and `ipvsadm -Lcn` show), read by
+ * {@link Ipvs.connections}.
+ */
+export interface Connection {
+  /** The protocol. */
+  protocol: ConnectionProtocol;
+  /** The family of the client and virtual addresses. */
+  family: Family;
+  /** Where the connection comes from. */
+  client: ConnectionEnd;
+  /** The service's address and port the client reached. */
+  virtual: ConnectionEnd;
+  /** The real server chosen; its family differs from `family` for a tunnel across families. */
+  destination: ConnectionEnd & { family: Family };
+  /** The state. */
+  state: ConnectionState;
+  /** Milliseconds until the entry expires unless traffic renews it; the kernel gives whole seconds. */
+  expiresMs: number;
+  /**
+   * A persistence template (its client port is 0): it ties a client (or its
+   * netmask's network) to a real server for the persistence timeout, and
+   * carries no traffic itself.
+   */
+  template: boolean;
+  /** Persistence-engine data, when the service has an engine (`sip`: the Call-ID). */
+  persistenceEngine?: { name: string; data: string };
+}
+
+/** Which entries {@link Ipvs.connections} returns; every given condition must hold. */
+export interface ConnectionFilter {
+  /** Entries of this service (by protocol, virtual address and port; a fwmark service cannot be told from the table). */
+  service?: AddressServiceKey;
+  /** Entries going to this real server (any port when `port` is left out). */
+  destination?: { address: string; port?: number };
+  /** Include persistence templates (default true). */
+  templates?: boolean;
+}

@@ -706,3 +706,43 @@ export function validateBatchOp(op: unknown, field = 'op', index?: number): asse
     leave(depth);
   }
 }
+
+const CONNECTION_FILTER_FIELDS = ['service', 'destination', 'templates'] as const;
+const CONNECTION_DESTINATION_FIELDS = ['address', 'port'] as const;
+
+/**
+ * Validates the filter of `Ipvs.connections()`: a service by protocol,
+ * address and port (not a fwmark: the connection table does not record
+ * marks), a real server's address and optional port, `templates` a boolean.
+ *
+ * @param filter - the value to check
+ * @param field - the name of the value in messages
+ * @throws TypeError | RangeError naming the field and the value
+ */
+export function validateConnectionFilter(filter: unknown, field = 'filter'): void {
+  const depth = enter(field);
+  try {
+    checkObject(filter);
+    checkKeys(filter, CONNECTION_FILTER_FIELDS);
+    if (filter.service !== undefined) {
+      const inner = enter('service');
+      checkObject(filter.service);
+      if (filter.service.fwmark !== undefined) {
+        throw new TypeError(`${at()} is a fwmark service, which the connection table cannot tell apart (it records no marks): filter by destination`);
+      }
+      leave(inner);
+      validateServiceKey(filter.service, at('service'));
+    }
+    if (filter.destination !== undefined) {
+      const inner = enter('destination');
+      checkObject(filter.destination);
+      checkKeys(filter.destination, CONNECTION_DESTINATION_FIELDS);
+      checkAddress(filter.destination.address, 'address');
+      checkInt(filter.destination.port, 'port', 0, 65535, true);
+      leave(inner);
+    }
+    if (filter.templates !== undefined) checkBoolean(filter.templates, 'templates');
+  } finally {
+    leave(depth);
+  }
+}

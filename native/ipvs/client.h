@@ -46,6 +46,9 @@ class Client {
   // The inode of the network namespace the socket lives in, read from the
   // socket itself at open (0 over a test peer).
   uint64_t netnsInode() const { return netnsInode_; }
+  // The text of /proc/net/ip_vs_conn in the socket's namespace (generic
+  // netlink has no connection dump), at most `maxBytes`.
+  std::string connectionTable(size_t maxBytes) const { return sock_->procNet("ip_vs_conn", maxBytes); }
 
   Info info();
   std::vector<Service> services();

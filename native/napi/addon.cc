@@ -311,6 +311,25 @@ Napi::Value Info(const Napi::CallbackInfo& info) {
       });
 }
 
+// connections(handle, maxBytes): the text of /proc/net/ip_vs_conn in the
+// handle's namespace, read on the pool (lib/connections.ts parses it). The
+// text is ASCII: a Latin-1 string is made without a UTF-8 decode.
+Napi::Value Connections(const Napi::CallbackInfo& info) {
+  double max = info[1].IsNumber() ? info[1].As<Napi::Number>().DoubleValue() : 0;
+  if (!(max >= 1)) throw Napi::TypeError::New(info.Env(), "connections(handle, maxBytes)");
+  auto maxBytes = static_cast<size_t>(max);
+  auto text = std::make_shared<std::string>();
+  return queue(
+      info, "connections", [text, maxBytes](ipvs::Client& c) { *text = c.connectionTable(maxBytes); },
+      [text](Napi::Env env) -> Napi::Value {
+        napi_value out;
+        if (napi_create_string_latin1(env, text->data(), text->size(), &out) != napi_ok) {
+          throw Napi::Error::New(env, "cannot make a string of the connection table");
+        }
+        return Napi::Value(env, out);
+      });
+}
+
 // The buffer of an earlier reply, passed back by the JS side to be written
 // over (records.h, ReplyWriter): kept alive by a reference until the reply
 // is built, and untouched by JS meanwhile.
@@ -499,6 +518,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("openPeer", napi_job::function(env, "openPeer", OpenPeer));
   exports.Set("close", napi_job::function(env, "close", Close));
   exports.Set("info", napi_job::function(env, "info", Info));
+  exports.Set("connections", napi_job::function(env, "connections", Connections));
   exports.Set("listServices", napi_job::function(env, "listServices", ListServices));
   exports.Set("getService", napi_job::function(env, "getService", GetService));
   exports.Set("listDests", napi_job::function(env, "listDests", ListDests));

@@ -13,6 +13,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <algorithm>
 #include <cstring>
 
 #include "nl/socket.h"
@@ -83,7 +84,12 @@ uint64_t socketNetnsInode(int sockfd) {
 
 NetnsScope::NetnsScope(const std::string& path) {
   if (path.empty()) return;
-  Fd target = openNetnsFile(path);
+  enter(openNetnsFile(path), path);
+}
+
+NetnsScope::NetnsScope(const Fd& target) { enter(target, "of a socket"); }
+
+void NetnsScope::enter(const Fd& target, const std::string& what) {
   original_ = Fd(::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC));
   if (original_.get() < 0) {
     throw Error(errno, std::string("cannot remember the current network namespace: ") + std::strerror(errno));
@@ -92,7 +98,7 @@ NetnsScope::NetnsScope(const std::string& path) {
     int e = errno;
     original_ = Fd();
     std::string why = e == EINVAL ? "not a network namespace" : std::strerror(e);
-    throw Error(e, "cannot enter network namespace " + path + ": " + why);
+    throw Error(e, "cannot enter network namespace " + what + ": " + why);
   }
 }
 
@@ -104,6 +110,37 @@ NetnsScope::~NetnsScope() {
     std::fprintf(stderr, "ipvs-ts: cannot return to the original network namespace: %s\n", std::strerror(errno));
     std::abort();
   }
+}
+
+std::string readProcNet(int sockfd, const std::string& name, size_t maxBytes) {
+  const std::string path = "/proc/thread-self/net/" + name;
+  Fd ns(::ioctl(sockfd, SIOCGSKNS));
+  if (ns.get() < 0) throw Error(errno, "cannot tell the socket's network namespace: " + std::string(std::strerror(errno)));
+  Fd file;
+  {
+    NetnsScope inside(ns);
+    file = Fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (file.get() < 0) {
+      int e = errno;
+      throw Error(e, "/proc/net/" + name + ": " + (e == ENOENT ? std::string("absent (is IPVS loaded?)") : std::strerror(e)));
+    }
+  }
+  std::string out;
+  size_t used = 0;
+  for (;;) {
+    // seq_file hands out whole records per read: ask for a large block.
+    if (out.size() - used < 65536) out.resize(std::max<size_t>(out.size() * 2, used + 262144));
+    ssize_t n = ::read(file.get(), &out[used], out.size() - used);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      throw Error(errno, "/proc/net/" + name + ": " + std::strerror(errno));
+    }
+    if (n == 0) break;
+    used += static_cast<size_t>(n);
+    if (used > maxBytes) throw Error(EFBIG, "/proc/net/" + name + ": larger than " + std::to_string(maxBytes) + " bytes");
+  }
+  out.resize(used);
+  return out;
 }
 
 }  // namespace nl

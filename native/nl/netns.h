@@ -32,12 +32,23 @@ uint64_t socketNetnsInode(int sockfd);
 class NetnsScope {
  public:
   explicit NetnsScope(const std::string& path);
+  // The same for an open namespace file (`target` is only borrowed).
+  explicit NetnsScope(const Fd& target);
   ~NetnsScope();
   NetnsScope(const NetnsScope&) = delete;
   NetnsScope& operator=(const NetnsScope&) = delete;
 
  private:
+  void enter(const Fd& target, const std::string& what);
   Fd original_;
 };
+
+// Reads /proc/net/NAME (such as "ip_vs_conn") whole, as the network
+// namespace the socket `sockfd` lives in shows it, at most `maxBytes`. The
+// calling thread enters that namespace only to open the file: a
+// /proc/thread-self/net file stays bound to the namespace it was opened in.
+// Throws Error: ENOENT when the file is absent there (IPVS not loaded),
+// EFBIG past maxBytes, else the failing call's errno.
+std::string readProcNet(int sockfd, const std::string& name, size_t maxBytes);
 
 }  // namespace nl

@@ -109,6 +109,11 @@ Socket::~Socket() = default;
 
 uint64_t Socket::netnsInode() const { return peer_ ? 0 : socketNetnsInode(fd_.get()); }
 
+std::string Socket::procNet(const std::string& name, size_t maxBytes) const {
+  if (peer_) throw Error(ENOTSUP, "/proc/net/" + name + ": not over a test peer");
+  return readProcNet(fd_.get(), name, maxBytes);
+}
+
 uint32_t Socket::reserveSeq(size_t count) {
   uint32_t first = seq_ + 1;
   seq_ += static_cast<uint32_t>(count);

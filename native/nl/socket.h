@@ -118,6 +118,9 @@ class Socket {
   // The inode of the network namespace the socket lives in (0 for a peer,
   // or a kernel without SIOCGSKNS).
   uint64_t netnsInode() const;
+  // /proc/net/NAME as the socket's namespace shows it (readProcNet in
+  // netns.h); ENOTSUP over a test peer, which stands in for no /proc.
+  std::string procNet(const std::string& name, size_t maxBytes) const;
   uint32_t nextSeq() { return ++seq_; }
   // Reserves `count` consecutive sequence numbers and returns the first.
   uint32_t reserveSeq(size_t count);
