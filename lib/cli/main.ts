@@ -1,6 +1,6 @@
 /**
  * The `ipvs-ts` command: `adm` (ipvsadm's command line, byte-compatible) and
- * the friendly commands `list`, `save`, `restore`, `apply`, `check`, `realserver`.
+ * the friendly commands `list`, `conns`, `save`, `restore`, `apply`, `check`, `realserver`.
  * `bin/ipvs-ts.js` calls {@link main} with the process's arguments.
  *
  * Exit statuses of the friendly commands: 0 success, 1 the kernel (or the
@@ -21,7 +21,7 @@ import { formatListing } from '../ipvsadm/listing.js';
 import { IpvsadmRulesError, formatIpvsadmRules, parseIpvsadmRules } from '../ipvsadm/rules.js';
 import { resolveNetnsPath } from '../netns-path.js';
 import { StateFileError } from '../state-file.js';
-import type { BatchOp } from '../types.js';
+import type { BatchOp, Connection, ConnectionFilter } from '../types.js';
 import { runAdm } from './adm.js';
 import { DesiredFileError, parseDesired } from './desired.js';
 import { type CliIo, InputError, processIo, progress, readInput } from './io.js';
@@ -46,6 +46,8 @@ Commands:
   apply FILE [--dry-run] [--prune owned|all|none] [--owner NAME] [--json]
                           make the table equal to FILE (JSON or rules) with the
                           fewest changes; see docs/apply.md
+  conns [-t|-u|--sctp-service VIP:PORT] [-r ADDRESS[:PORT]] [--no-templates] [--json]
+                          the connection table (ipvsadm -Lcn), filtered
   check FILE [--owner NAME] [--json]
                           validate FILE as apply would, without a kernel;
                           every problem with its field path (exit 2 if any)
@@ -103,6 +105,16 @@ a bare array of services, or what \`ipvs-ts list --json\` prints — or rules
 in the \`ipvsadm -S\` format. --owner overrides the file's owner (default
 "default"). --dry-run prints the plan without changing anything. --json
 prints the plan as JSON. Exit status 1 when a step failed. See docs/apply.md.
+`,
+  conns: `Usage: ipvs-ts conns [-t|-u|--sctp-service VIP:PORT] [-r ADDRESS[:PORT]] [--no-templates] [--json]
+
+Prints the IPVS connection table of the namespace (what ipvsadm -Lcn shows),
+one entry per line: protocol, state, time to expiry, client, virtual service
+and real server; persistence templates (client port 0) are marked. -t, -u
+and --sctp-service keep the entries of one service; -r those of one real
+server (any port unless given; an IPv6 address in brackets with a port).
+--no-templates leaves the templates out. --json prints {"connections": [...]}
+with each entry as ipvs.connections() returns it (expiresMs in ms).
 `,
   check: `Usage: ipvs-ts check FILE [--owner NAME] [--json]
 
@@ -319,6 +331,69 @@ async function apply(ctx: Ctx, args: string[]): Promise<number> {
   return plan.ok ? 0 : 1;
 }
 
+/** `ADDRESS:PORT`, `[IPv6]:PORT`, or (port optional) a bare address; undefined when it is none of these. */
+function hostPort(text: string, portOptional: boolean): { address: string; port?: number } | undefined {
+  const m = /^\[([^\]]+)\](?::(\d+))?$/.exec(text) ?? /^([^:]+)(?::(\d+))?$/.exec(text) ?? (portOptional ? /^([^[\]]+)()$/.exec(text) : null);
+  if (!m || (!portOptional && !m[2])) return undefined;
+  return m[2] ? { address: m[1] as string, port: Number(m[2]) } : { address: m[1] as string };
+}
+
+async function conns(ctx: Ctx, args: string[]): Promise<number> {
+  const { values } = parse(
+    'conns',
+    args,
+    {
+      'tcp-service': { type: 'string', short: 't' },
+      'udp-service': { type: 'string', short: 'u' },
+      'sctp-service': { type: 'string' },
+      'real-server': { type: 'string', short: 'r' },
+      'no-templates': { type: 'boolean' },
+      json: { type: 'boolean' },
+    },
+    false,
+  );
+  if (values.help) return help(ctx, 'conns');
+  const filter: ConnectionFilter = {};
+  const services = (['tcp', 'udp', 'sctp'] as const).filter((p) => values[`${p}-service`] !== undefined);
+  if (services.length > 1) throw new UsageError("give one of -t, -u and --sctp-service\nTry 'ipvs-ts conns --help'.");
+  for (const protocol of services) {
+    const text = values[`${protocol}-service`] as string;
+    const at = hostPort(text, false);
+    if (!at) throw new UsageError(`--${protocol}-service must be VIP:PORT (an IPv6 VIP in brackets), got '${text}'`);
+    filter.service = { protocol, address: at.address, port: at.port as number };
+  }
+  if (typeof values['real-server'] === 'string') {
+    const at = hostPort(values['real-server'], true);
+    if (!at) throw new UsageError(`--real-server must be ADDRESS or ADDRESS:PORT, got '${values['real-server']}'`);
+    filter.destination = at;
+  }
+  if (values['no-templates']) filter.templates = false;
+  const ipvs = await ctx.ipvs();
+  let entries: Connection[];
+  try {
+    entries = await ipvs.connections(filter);
+  } catch (e) {
+    if (e instanceof TypeError || e instanceof RangeError) throw new UsageError(e.message);
+    throw e;
+  }
+  if (values.json) {
+    ctx.io.stdout.write(`${JSON.stringify({ connections: entries }, null, 2)}\n`);
+    return 0;
+  }
+  const end = (e: { address: string; port: number }): string => (e.address.includes(':') ? `[${e.address}]:${e.port}` : `${e.address}:${e.port}`);
+  const expiry = (ms: number): string => {
+    const s = Math.round(ms / 1000);
+    return `${String(Math.floor(s / 60)).padStart(2, '0')}:${String(s % 60).padStart(2, '0')}`;
+  };
+  const rows = entries.map((c) => [c.protocol.toUpperCase(), c.template ? `${c.state} (template)` : c.state, expiry(c.expiresMs), end(c.client), end(c.virtual), end(c.destination)]);
+  const head = ['pro', 'state', 'expires', 'client', 'virtual', 'real server'];
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] as string).length)));
+  for (const r of [head, ...rows]) ctx.io.stdout.write(`${r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i] as number))).join('  ')}\n`);
+  const templates = entries.filter((c) => c.template).length;
+  ctx.io.stdout.write(`${entries.length} entr${entries.length === 1 ? 'y' : 'ies'}${templates ? ` (${templates} persistence template${templates === 1 ? '' : 's'})` : ''}\n`);
+  return 0;
+}
+
 async function check(ctx: Ctx, args: string[]): Promise<number> {
   const { values, positionals } = parse('check', args, { owner: { type: 'string' }, json: { type: 'boolean' } }, true);
   if (values.help) return help(ctx, 'check');
@@ -486,6 +561,8 @@ export async function main(argv: readonly string[], options: MainOptions = {}): 
         return await apply(ctx, args);
       case 'check':
         return await check(ctx, args);
+      case 'conns':
+        return await conns(ctx, args);
       case 'realserver':
         return await realserver(ctx, args);
       case 'version':

@@ -8,6 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { Ipvs } from '../../lib/index.js';
 import type { Connection } from '../../lib/index.js';
 import { createLab } from '../../lib/host/index.js';
+import { ipvsTsInProcess } from './cli-support.js';
 import { ok, run } from './support.js';
 
 /** `ipvsadm -Lcn` rows: "TCP 01:59 TIME_WAIT 10.0.0.2:40000 10.0.0.1:80 10.0.0.11:80" split in fields. */
@@ -83,6 +84,20 @@ it('persistence templates are marked, and left out when asked', async () => {
     const theirs = ipvsadmConnections(lab.director.netns);
     expect(theirs).toHaveLength(5);
     expect(theirs.filter((t) => t.client.endsWith(':0'))).toHaveLength(1);
+    // ipvs-ts conns: the same entries, as a table and as JSON, filtered as asked.
+    const text = await ipvsTsInProcess(['--netns', lab.director.netns, 'conns']);
+    expect(text.status).toBe(0);
+    const lines = text.stdout.trimEnd().split('\n');
+    expect(lines[0]).toMatch(/^pro\s+state\s+expires\s+client\s+virtual\s+real server$/);
+    expect(lines.filter((l) => l.includes('ASSURED (template)') || l.includes('NONE (template)'))).toHaveLength(1);
+    expect(lines.at(-1)).toBe('5 entries (1 persistence template)');
+    const json = await ipvsTsInProcess(['--netns', lab.director.netns, 'conns', '--json', '-t', `${lab.vip}:80`, '--no-templates']);
+    const listed = (JSON.parse(json.stdout) as { connections: Connection[] }).connections;
+    expect(listed.map((c) => c.client.port).sort()).toEqual(all.filter((c) => !c.template).map((c) => c.client.port).sort());
+    const none = await ipvsTsInProcess(['--netns', lab.director.netns, 'conns', '-r', '192.0.2.99']);
+    expect(none.stdout).toBe('pro  state  expires  client  virtual  real server\n0 entries\n');
+    const bad = await ipvsTsInProcess(['--netns', lab.director.netns, 'conns', '-t', 'nonsense']);
+    expect(bad).toMatchObject({ status: 2, stderr: "ipvs-ts conns: --tcp-service must be VIP:PORT (an IPv6 VIP in brackets), got 'nonsense'\n" });
   } finally {
     await lab.destroy();
   }
