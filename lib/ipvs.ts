@@ -39,6 +39,7 @@ import {
 } from './kernel.js';
 import { canonicalOrSelf } from './address.js';
 import { parseConnectionTable } from './connections.js';
+import { drainDestination, validateDrainOptions, type DrainOptions, type DrainResult } from './drain.js';
 import { native } from './native.js';
 import { Pacer } from './pace.js';
 import { batchWords, daemonWords, destinationWords, plainWords, refusal, serviceWords } from './refusals.js';
@@ -314,6 +315,29 @@ export class Ipvs implements AsyncDisposable {
     if (filter.destination) wanted.destination = { ...filter.destination, address: canonicalOrSelf(filter.destination.address) };
     const text = await native().connections(this.#h('connections'), CONNECTION_TABLE_MAX_BYTES);
     return parseConnectionTable(text, wanted, new Pacer());
+  }
+
+  /**
+   * Drains a real server gracefully: sets its weight to 0, so that new
+   * connections go to the others while established connections and
+   * persistent clients stay, then reads its connection counts every
+   * `interval` until it is idle (or, with `until: 'no-active'`, has no
+   * active connection), or `timeout` passes; deletes it when drained if
+   * `remove` is set. Aborting `signal` puts the weight back and rejects with
+   * the signal's reason.
+   *
+   * @param service - The service.
+   * @param destination - The real server (any port when left out and the address is unique in the service).
+   * @param options - What to wait for, how long, progress callback, abort signal.
+   * @returns The counts at the end, whether the condition was met, and the weight it had.
+   * @throws TypeError | RangeError for a malformed argument, before anything is sent.
+   * Rejects with an {@link IpvsError}: `ENOENT` when the service has no such real server.
+   */
+  async drainDestination(service: ServiceKey, destination: DestinationKey, options: DrainOptions = {}): Promise<DrainResult> {
+    validateServiceKey(service);
+    validateDestinationKey(destination, service);
+    validateDrainOptions(options);
+    return drainDestination(this, service, destination, options);
   }
 
   /** Every virtual service with its counters, in the kernel's order. */

@@ -440,7 +440,10 @@ export interface Connection {
   /** The service's address and port the client reached. */
   virtual: ConnectionEnd;
   /** The real server chosen; its family differs from `family` for a tunnel across families. */
-  destination: ConnectionEnd & { family: Family };
+  destination: ConnectionEnd & {
+    /** The real server's address family. */
+    family: Family;
+  };
   /** The state. */
   state: ConnectionState;
   /** Milliseconds until the entry expires unless traffic renews it; the kernel gives whole seconds. */
@@ -452,7 +455,12 @@ export interface Connection {
    */
   template: boolean;
   /** Persistence-engine data, when the service has an engine (`sip`: the Call-ID). */
-  persistenceEngine?: { name: string; data: string };
+  persistenceEngine?: {
+    /** The engine (`'sip'`). */
+    name: string;
+    /** What it keyed the entry by. */
+    data: string;
+  };
 }
 
 /** Which entries {@link Ipvs.connections} returns; every given condition must hold. */
@@ -460,7 +468,12 @@ export interface ConnectionFilter {
   /** Entries of this service (by protocol, virtual address and port; a fwmark service cannot be told from the table). */
   service?: AddressServiceKey;
   /** Entries going to this real server (any port when `port` is left out). */
-  destination?: { address: string; port?: number };
+  destination?: {
+    /** The real server's address. */
+    address: string;
+    /** Its port. */
+    port?: number;
+  };
   /** Include persistence templates (default true). */
   templates?: boolean;
 }

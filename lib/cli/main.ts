@@ -21,7 +21,8 @@ import { formatListing } from '../ipvsadm/listing.js';
 import { IpvsadmRulesError, formatIpvsadmRules, parseIpvsadmRules } from '../ipvsadm/rules.js';
 import { resolveNetnsPath } from '../netns-path.js';
 import { StateFileError } from '../state-file.js';
-import type { BatchOp, Connection, ConnectionFilter } from '../types.js';
+import type { DrainUntil } from '../drain.js';
+import type { AddressServiceKey, BatchOp, Connection, ConnectionFilter } from '../types.js';
 import { runAdm } from './adm.js';
 import { DesiredFileError, parseDesired } from './desired.js';
 import { type CliIo, InputError, processIo, progress, readInput } from './io.js';
@@ -48,6 +49,9 @@ Commands:
                           fewest changes; see docs/apply.md
   conns [-t|-u|--sctp-service VIP:PORT] [-r ADDRESS[:PORT]] [--no-templates] [--json]
                           the connection table (ipvsadm -Lcn), filtered
+  drain -t|-u|--sctp-service VIP:PORT -r ADDRESS[:PORT] [--until idle|no-active]
+        [--timeout SECONDS] [--interval SECONDS] [--remove] [--json]
+                          weight 0, then wait until the real server is idle
   check FILE [--owner NAME] [--json]
                           validate FILE as apply would, without a kernel;
                           every problem with its field path (exit 2 if any)
@@ -115,6 +119,17 @@ and --sctp-service keep the entries of one service; -r those of one real
 server (any port unless given; an IPv6 address in brackets with a port).
 --no-templates leaves the templates out. --json prints {"connections": [...]}
 with each entry as ipvs.connections() returns it (expiresMs in ms).
+`,
+  drain: `Usage: ipvs-ts drain -t|-u|--sctp-service VIP:PORT -r ADDRESS[:PORT]
+                     [--until idle|no-active] [--timeout SECONDS] [--interval SECONDS] [--remove] [--json]
+
+Drains a real server gracefully: its weight goes to 0, so new connections go
+to the others while established ones and persistent clients stay; then its
+connection counts are printed every --interval (default 1 s) until it is
+idle (no active, inactive or persistent connections; --until no-active: no
+active ones) or --timeout passes. --remove deletes it once drained. Exit 0
+when drained, 1 when the timeout passed first (the weight stays 0). Ctrl-C
+(SIGINT) or SIGTERM puts the weight back. --json prints JSON lines.
 `,
   check: `Usage: ipvs-ts check FILE [--owner NAME] [--json]
 
@@ -197,6 +212,8 @@ function netnsProblem(netns: string, path: string): NetnsError | undefined {
 
 interface Ctx {
   io: CliIo;
+  /** The process's own streams: long commands stop cleanly on SIGINT and SIGTERM. */
+  signals: boolean;
   netns?: string;
   ipvs(): Promise<Ipvs>;
 }
@@ -342,26 +359,13 @@ async function conns(ctx: Ctx, args: string[]): Promise<number> {
   const { values } = parse(
     'conns',
     args,
-    {
-      'tcp-service': { type: 'string', short: 't' },
-      'udp-service': { type: 'string', short: 'u' },
-      'sctp-service': { type: 'string' },
-      'real-server': { type: 'string', short: 'r' },
-      'no-templates': { type: 'boolean' },
-      json: { type: 'boolean' },
-    },
+    { ...SERVICE_OPTIONS, 'no-templates': { type: 'boolean' }, json: { type: 'boolean' } },
     false,
   );
   if (values.help) return help(ctx, 'conns');
   const filter: ConnectionFilter = {};
-  const services = (['tcp', 'udp', 'sctp'] as const).filter((p) => values[`${p}-service`] !== undefined);
-  if (services.length > 1) throw new UsageError("give one of -t, -u and --sctp-service\nTry 'ipvs-ts conns --help'.");
-  for (const protocol of services) {
-    const text = values[`${protocol}-service`] as string;
-    const at = hostPort(text, false);
-    if (!at) throw new UsageError(`--${protocol}-service must be VIP:PORT (an IPv6 VIP in brackets), got '${text}'`);
-    filter.service = { protocol, address: at.address, port: at.port as number };
-  }
+  const service = serviceOption('conns', values, false);
+  if (service) filter.service = service;
   if (typeof values['real-server'] === 'string') {
     const at = hostPort(values['real-server'], true);
     if (!at) throw new UsageError(`--real-server must be ADDRESS or ADDRESS:PORT, got '${values['real-server']}'`);
@@ -392,6 +396,97 @@ async function conns(ctx: Ctx, args: string[]): Promise<number> {
   const templates = entries.filter((c) => c.template).length;
   ctx.io.stdout.write(`${entries.length} entr${entries.length === 1 ? 'y' : 'ies'}${templates ? ` (${templates} persistence template${templates === 1 ? '' : 's'})` : ''}\n`);
   return 0;
+}
+
+/** The service of -t/-u/--sctp-service, or a usage error naming the command. */
+function serviceOption(command: string, values: Record<string, unknown>, required: boolean): AddressServiceKey | undefined {
+  const given = (['tcp', 'udp', 'sctp'] as const).filter((p) => values[`${p}-service`] !== undefined);
+  if (given.length > 1) throw new UsageError(`give one of -t, -u and --sctp-service\nTry 'ipvs-ts ${command} --help'.`);
+  const protocol = given[0];
+  if (protocol === undefined) {
+    if (required) throw new UsageError(`${command} needs a service: -t, -u or --sctp-service VIP:PORT\nTry 'ipvs-ts ${command} --help'.`);
+    return undefined;
+  }
+  const text = values[`${protocol}-service`] as string;
+  const at = hostPort(text, false);
+  if (!at) throw new UsageError(`--${protocol}-service must be VIP:PORT (an IPv6 VIP in brackets), got '${text}'`);
+  return { protocol, address: at.address, port: at.port as number };
+}
+
+const SERVICE_OPTIONS = {
+  'tcp-service': { type: 'string', short: 't' },
+  'udp-service': { type: 'string', short: 'u' },
+  'sctp-service': { type: 'string' },
+  'real-server': { type: 'string', short: 'r' },
+} as const;
+
+/** Seconds given on the command line, as ms; a usage error naming the option otherwise. */
+function secondsOption(name: string, value: unknown, min: number): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (typeof value !== 'string' || value.trim() === '' || !Number.isFinite(n) || n < min || n > 2147483) {
+    throw new UsageError(`--${name} must be a number of seconds ${min}–2147483, got '${String(value)}'`);
+  }
+  return Math.round(n * 1000);
+}
+
+async function drain(ctx: Ctx, args: string[]): Promise<number> {
+  const { values } = parse(
+    'drain',
+    args,
+    { ...SERVICE_OPTIONS, until: { type: 'string' }, timeout: { type: 'string' }, interval: { type: 'string' }, remove: { type: 'boolean' }, json: { type: 'boolean' } },
+    false,
+  );
+  if (values.help) return help(ctx, 'drain');
+  const service = serviceOption('drain', values, true) as AddressServiceKey;
+  if (typeof values['real-server'] !== 'string') throw new UsageError("drain needs the real server: -r ADDRESS[:PORT]\nTry 'ipvs-ts drain --help'.");
+  const destination = hostPort(values['real-server'], true);
+  if (!destination) throw new UsageError(`--real-server must be ADDRESS or ADDRESS:PORT, got '${values['real-server']}'`);
+  const until = (values.until ?? 'idle') as DrainUntil;
+  if (until !== 'idle' && until !== 'no-active') throw new UsageError(`--until must be idle or no-active, got '${String(values.until)}'`);
+  const timeout = secondsOption('timeout', values.timeout, 0);
+  const interval = secondsOption('interval', values.interval, 0.01);
+  const json = values.json === true;
+  const name = destination.port === undefined ? destination.address : `${destination.address}:${destination.port}`;
+  const say = (text: string, data: object): void => {
+    ctx.io.stdout.write(json ? `${JSON.stringify(data)}\n` : `${text}\n`);
+  };
+
+  const ipvs = await ctx.ipvs();
+  const abort = new AbortController();
+  const stop = (signal: NodeJS.Signals): void => abort.abort(new UsageError(`${signal}: drain stopped, the weight put back`));
+  const signals = ctx.signals ? (['SIGINT', 'SIGTERM'] as const) : [];
+  for (const s of signals) process.once(s, stop);
+  let first = true;
+  try {
+    const result = await ipvs.drainDestination(service, destination, {
+      until,
+      remove: values.remove === true,
+      signal: abort.signal,
+      ...(timeout === undefined ? {} : { timeout }),
+      ...(interval === undefined ? {} : { interval }),
+      onProgress: (p) => {
+        if (first) {
+          first = false;
+          say(`${name}: weight 0; waiting until ${until === 'idle' ? 'idle' : 'no connection is active'}`, { event: 'start', realServer: name, until });
+        }
+        say(`${(p.elapsedMs / 1000).toFixed(1).padStart(6)} s  ${p.activeConnections} active, ${p.inactiveConnections} inactive, ${p.persistentConnections} persistent`, { event: 'progress', ...p });
+      },
+    });
+    const was = `(weight was ${result.previousWeight})`;
+    if (result.drained) say(`${name}: drained in ${(result.elapsedMs / 1000).toFixed(1)} s${result.removed ? ', removed' : ''} ${was}`, { event: 'drained', ...result });
+    else say(`${name}: not drained after ${(result.elapsedMs / 1000).toFixed(1)} s; weight left at 0 ${was}`, { event: 'timeout', ...result });
+    return result.drained ? 0 : 1;
+  } catch (e) {
+    if (abort.signal.aborted && e === abort.signal.reason) {
+      ctx.io.stderr.write(`ipvs-ts drain: ${(e as Error).message}\n`);
+      return 130;
+    }
+    if (e instanceof TypeError || e instanceof RangeError) throw new UsageError(e.message);
+    throw e;
+  } finally {
+    for (const s of signals) process.off(s, stop);
+  }
 }
 
 async function check(ctx: Ctx, args: string[]): Promise<number> {
@@ -526,6 +621,7 @@ export async function main(argv: readonly string[], options: MainOptions = {}): 
   let handle: Ipvs | undefined;
   const ctx: Ctx = {
     io,
+    signals: options.io === undefined,
     ...(netns === undefined ? {} : { netns }),
     ipvs: async () => (handle ??= await Ipvs.open(netns === undefined ? {} : { netns })),
   };
@@ -563,6 +659,8 @@ export async function main(argv: readonly string[], options: MainOptions = {}): 
         return await check(ctx, args);
       case 'conns':
         return await conns(ctx, args);
+      case 'drain':
+        return await drain(ctx, args);
       case 'realserver':
         return await realserver(ctx, args);
       case 'version':
