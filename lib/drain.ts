@@ -7,11 +7,9 @@
  * @module
  */
 
-import { setTimeout as sleep } from 'node:timers/promises';
-
 import { canonicalOrSelf } from './address.js';
 import { IpvsError } from './errors.js';
-import type { Destination, DestinationKey, DestinationSpec, ServiceKey } from './types.js';
+import type { AbortSignalLike, Destination, DestinationKey, DestinationSpec, ServiceKey } from './types.js';
 
 /** What a drain waits for. */
 export type DrainUntil = 'idle' | 'no-active';
@@ -31,7 +29,7 @@ export interface DrainOptions {
   /** Delete the destination once drained (not when time runs out). */
   remove?: boolean;
   /** Aborting restores the weight the destination had and rejects with the signal's reason. */
-  signal?: AbortSignal;
+  signal?: AbortSignalLike;
   /** Called with every reading of the counts, the first one right after the weight is set to 0. */
   onProgress?: (progress: DrainProgress) => void;
 }
@@ -70,6 +68,22 @@ export interface DrainTarget {
 
 const DEFAULT_INTERVAL_MS = 1000;
 
+/** Waits `ms`; rejects with the signal's reason as soon as it aborts. */
+function sleep(ms: number, signal: AbortSignalLike | undefined): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason);
+    const onAbort = (): void => {
+      clearTimeout(timer);
+      reject(signal?.reason);
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
 function isDrained(d: Destination, until: DrainUntil): boolean {
   if (d.activeConnections !== 0) return false;
   return until === 'no-active' || (d.inactiveConnections === 0 && d.persistentConnections === 0);
@@ -102,7 +116,10 @@ export function validateDrainOptions(options: unknown): asserts options is Drain
     }
   }
   if (o.remove !== undefined && typeof o.remove !== 'boolean') throw new TypeError(`options.remove must be true or false, got ${JSON.stringify(o.remove)}`);
-  if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) throw new TypeError('options.signal must be an AbortSignal');
+  const signal = o.signal as Partial<AbortSignalLike> | undefined;
+  if (signal !== undefined && (typeof signal !== 'object' || signal === null || typeof signal.aborted !== 'boolean' || typeof signal.addEventListener !== 'function')) {
+    throw new TypeError('options.signal must be an AbortSignal');
+  }
   if (o.onProgress !== undefined && typeof o.onProgress !== 'function') throw new TypeError('options.onProgress must be a function');
 }
 
@@ -121,7 +138,7 @@ export async function drainDestination(
   const until = options.until ?? 'idle';
   const interval = options.interval ?? DEFAULT_INTERVAL_MS;
   const signal = options.signal;
-  signal?.throwIfAborted();
+  if (signal?.aborted) throw signal.reason;
 
   const address = canonicalOrSelf(destination.address);
   const find = async (): Promise<Destination> => {
@@ -150,7 +167,7 @@ export async function drainDestination(
   try {
     for (;;) {
       const now = await find();
-      signal?.throwIfAborted();
+      if (signal?.aborted) throw signal.reason;
       const progress = progressOf(now);
       options.onProgress?.(progress);
       if (isDrained(now, until)) {
@@ -159,7 +176,7 @@ export async function drainDestination(
       }
       const left = options.timeout === undefined ? interval : options.timeout - (performance.now() - started);
       if (left <= 0) return { ...progress, drained: false, removed: false, previousWeight };
-      await sleep(Math.min(interval, left), undefined, signal ? { signal } : {});
+      await sleep(Math.min(interval, left), signal);
     }
   } catch (e) {
     if (signal?.aborted) {

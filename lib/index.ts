@@ -10,6 +10,8 @@ export type * from './types.js';
 export * from './host/index.js';
 export { applyDesired, checkDesiredState, describePlan } from './apply.js';
 export { StateFileError } from './state-file.js';
+export { HealthChecker } from './health.js';
+export type { CheckedService, HealthCheckSettings, HealthCheckerEvents, HealthCheckerOptions, HealthEvent, HealthFailure, HealthProbe, HealthState, HealthTarget, ProbeResult, ProbeTarget, RealServerRef, SorryEvent } from './health.js';
 export type { DrainOptions, DrainProgress, DrainResult, DrainTarget, DrainUntil } from './drain.js';
 export type { ApplyChange, ApplyKept, ApplyOptions, ApplyPlan, ApplyStep, ApplyTarget, DesiredDestination, DesiredService, DesiredState, DesiredStateProblem, PruneMode } from './apply.js';
 export { IpvsadmRulesError, formatIpvsadmRules, parseIpvsadmRules } from './ipvsadm/rules.js';

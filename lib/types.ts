@@ -477,3 +477,19 @@ export interface ConnectionFilter {
   /** Include persistence templates (default true). */
   templates?: boolean;
 }
+
+/**
+ * The part of an `AbortSignal` that ipvs-ts uses: a signal from an
+ * `AbortController` (node's or the DOM's) is one. Declared here so that the
+ * package's types need no DOM or node type library.
+ */
+export interface AbortSignalLike {
+  /** True once aborted. */
+  readonly aborted: boolean;
+  /** Why it was aborted. */
+  readonly reason?: unknown;
+  /** Calls `listener` when aborted. */
+  addEventListener(type: 'abort', listener: () => void, options?: { once?: boolean }): void;
+  /** Stops calling `listener`. */
+  removeEventListener(type: 'abort', listener: () => void): void;
+}

@@ -107,6 +107,14 @@ export interface Lab {
   /** Like {@link Lab.request}, with the client port used. */
   requestDetails(): Promise<LabAnswer>;
   /**
+   * Stops a real server's TCP server from listening (new connections are
+   * refused; those it holds stay), as a crashed service would look to a
+   * health check. Nothing happens if it is stopped already.
+   */
+  stopServer(name: string): Promise<void>;
+  /** Starts a stopped real server's TCP server again. */
+  startServer(name: string): Promise<void>;
+  /**
    * Stops the servers, closes the IPVS handle and deletes every namespace
    * (which destroys their links and addresses). Idempotent; rejects with the
    * first failure after trying every step.
@@ -192,7 +200,7 @@ export async function createLab(options: LabOptions): Promise<Lab> {
     };
     for (const { server, sockets } of servers) {
       for (const s of sockets) s.destroy();
-      await attempt(() => new Promise<void>((resolve, reject) => server.close((e) => (e ? reject(e) : resolve()))));
+      if (server.listening) await attempt(() => new Promise<void>((resolve, reject) => server.close((e) => (e ? reject(e) : resolve()))));
     }
     await attempt(() => ipvs?.close());
     for (const ns of created.reverse()) await attempt(() => deleteNetns(ns));
@@ -237,7 +245,10 @@ export async function createLab(options: LabOptions): Promise<Lab> {
       netns: ns,
       weight: options.realServers[i]!.weight,
     }));
-    for (const rs of realServers) {
+    // One TCP server per real server, listening inside its namespace (on a
+    // socket made there); index i of `servers` is realServers[i]'s.
+    const listen = async (i: number): Promise<void> => {
+      const rs = realServers[i]!;
       const fd = await host().listenTcp(path(rs.netns), family === 'inet' ? '0.0.0.0' : '::', port, 511);
       const sockets = new Set<Socket>();
       const server = createServer((socket) => {
@@ -246,7 +257,7 @@ export async function createLab(options: LabOptions): Promise<Lab> {
         socket.on('error', () => undefined);
         socket.end(rs.name);
       });
-      servers.push({ server, sockets });
+      servers[i] = { server, sockets };
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject);
         server.listen({ fd }, () => {
@@ -254,7 +265,13 @@ export async function createLab(options: LabOptions): Promise<Lab> {
           resolve();
         });
       });
-    }
+    };
+    for (let i = 0; i < realServers.length; i++) await listen(i);
+    const indexOf = (name: string): number => {
+      const i = realServers.findIndex((rs) => rs.name === name);
+      if (i < 0) throw new RangeError(`no real server named ${JSON.stringify(name)} in this lab (${realServers.map((rs) => rs.name).join(', ')})`);
+      return i;
+    };
 
     ipvs = await Ipvs.open({ netns: names.director });
     const service: ServiceKey = { protocol: 'tcp', address: vip, port };
@@ -278,6 +295,19 @@ export async function createLab(options: LabOptions): Promise<Lab> {
       switch: { netns: names.sw },
       request: async () => (await requestDetails()).server,
       requestDetails,
+      stopServer: async (name: string) => {
+        const entry = servers[indexOf(name)];
+        // close() stops listening at once; its callback would wait for held connections.
+        if (entry?.server.listening) entry.server.close();
+      },
+      startServer: async (name: string) => {
+        const i = indexOf(name);
+        if (servers[i]?.server.listening) return;
+        const old = servers[i];
+        await listen(i);
+        // Connections accepted before the stop stay where destroy() finds them.
+        if (old) for (const s of old.sockets) servers[i]!.sockets.add(s);
+      },
       destroy,
     };
   } catch (e) {

@@ -55,6 +55,13 @@ bool waitFor(int fd, short events, int timeoutMs) {
 
 }  // namespace
 
+int tcpSocket(const std::string& netns, int family) {
+  nl::NetnsScope scope(netns);
+  int fd = ::socket(family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0) fail(errno, "socket");
+  return fd;
+}
+
 int listenTcp(const std::string& netns, const IpAddress& address, int port, int backlog) {
   nl::NetnsScope scope(netns);
   nl::Fd fd(::socket(address.family, SOCK_STREAM | SOCK_CLOEXEC, 0));

@@ -13,6 +13,12 @@ namespace host {
 // `netns`; returns the descriptor, which the caller owns (close-on-exec).
 int listenTcp(const std::string& netns, const IpAddress& address, int port, int backlog);
 
+// A new TCP socket (IPv4 or IPv6 by `family`, non-blocking, close-on-exec),
+// unconnected, created inside `netns`: whatever it connects to later is
+// reached from that namespace. The caller owns the descriptor (node's
+// net.Socket takes it over and connects it).
+int tcpSocket(const std::string& netns, int family);
+
 struct TcpAnswer {
   std::string data;
   int localPort = 0;  // the client port the kernel picked

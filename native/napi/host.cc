@@ -236,6 +236,22 @@ Napi::Value ListenTcp(const Napi::CallbackInfo& info) {
       });
 }
 
+// tcpSocket(netns, family): an unconnected TCP socket created in the
+// namespace, for node's net.Socket to connect (health checks probe from the
+// director's namespace, not the caller's).
+Napi::Value TcpSocket(const Napi::CallbackInfo& info) {
+  std::string netns = netnsArg(info[0]);
+  int family = intArg(info[1], "family", 4, 6) == 6 ? AF_INET6 : AF_INET;
+  auto fd = std::make_shared<nl::Fd>();
+  return queue(
+      info.Env(), "tcpSocket", [=] { *fd = nl::Fd(host::tcpSocket(netns, family)); },
+      [fd](Napi::Env env) {
+        Napi::Value v = Napi::Number::New(env, fd->get());
+        fd->release();
+        return v;
+      });
+}
+
 Napi::Value TcpRequest(const Napi::CallbackInfo& info) {
   std::string netns = netnsArg(info[0]);
   host::IpAddress address = ipArg(info[1], "address");
@@ -273,6 +289,7 @@ void InitHost(Napi::Env env, Napi::Object exports) {
   h.Set("deleteNetns", napi_job::function(env, "deleteNetns", DeleteNetns));
   h.Set("listNetns", napi_job::function(env, "listNetns", ListNetns));
   h.Set("listenTcp", napi_job::function(env, "listenTcp", ListenTcp));
+  h.Set("tcpSocket", napi_job::function(env, "tcpSocket", TcpSocket));
   h.Set("tcpRequest", napi_job::function(env, "tcpRequest", TcpRequest));
   exports.Set("host", h);
 }

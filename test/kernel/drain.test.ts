@@ -5,46 +5,15 @@
 // drained when the last one closes; remove deletes it; an abort puts the
 // weight back; a timeout reports the counts. ipvsadm in the director's
 // namespace is the oracle for weights and presence.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
 import { describe, expect, it } from 'vitest';
 
 import { createLab } from '../../lib/host/index.js';
 import type { DrainProgress } from '../../lib/index.js';
 import { ipvsTsInProcess } from './cli-support.js';
+import { firstLine, holdConnections } from './traffic.js';
 import { ok, run } from './support.js';
 
 const PORT = 22136;
-
-/** A client that opens `n` connections to the VIP, keeps them open (half-closed by the server after its answer) and prints which server answered each; closes them all when its stdin ends. */
-function holdConnections(netns: string, vip: string, n: number): ChildProcess {
-  const script = `
-const net = require('net');
-const names = [];
-const sockets = [];
-for (let i = 0; i < ${n}; i++) {
-  const s = net.connect({ host: ${JSON.stringify(vip)}, port: ${PORT}, allowHalfOpen: true });
-  let got = '';
-  s.on('data', (d) => { got += d; });
-  s.on('end', () => { names.push(got); if (names.length === ${n}) console.log(JSON.stringify(names)); });
-  s.on('error', (e) => { console.error(e.message); process.exit(1); });
-  sockets.push(s);
-}
-process.stdin.on('end', () => { for (const s of sockets) s.end(); setTimeout(() => process.exit(0), 200); });
-process.stdin.resume();
-`;
-  return spawn('ip', ['netns', 'exec', netns, process.execPath, '-e', script], { stdio: ['pipe', 'pipe', 'inherit'] });
-}
-
-async function firstLine(child: ChildProcess): Promise<string> {
-  let buf = '';
-  for (;;) {
-    const [chunk] = (await Promise.race([once(child.stdout!, 'data'), once(child, 'exit').then(() => [null])])) as [Buffer | null];
-    if (chunk === null) throw new Error(`the client exited before answering: ${JSON.stringify(buf)}`);
-    buf += chunk.toString();
-    if (buf.includes('\n')) return buf.split('\n')[0]!;
-  }
-}
 
 /** `ipvsadm -Ln` weights of the service's real servers, by address. */
 function weights(netns: string): Record<string, number> {
@@ -59,7 +28,7 @@ function weights(netns: string): Record<string, number> {
 describe('draining a real server of the origin setup', () => {
   it('new connections go elsewhere, held ones stay until they close; remove, abort and timeout do what they say', async () => {
     const lab = await createLab({ forwarding: 'route', realServers: [{ weight: 1000 }, { weight: 500 }, { weight: 800 }], port: PORT });
-    const holder = holdConnections(lab.client.netns, lab.vip, 9);
+    const holder = holdConnections(lab.client.netns, lab.vip, PORT, 9);
     try {
       const held = JSON.parse(await firstLine(holder)) as string[];
       const [rs1, rs2, rs3] = lab.realServers as [typeof lab.realServers[0], typeof lab.realServers[0], typeof lab.realServers[0]];
