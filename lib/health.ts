@@ -190,6 +190,12 @@ export interface HealthTarget {
 export interface HealthCheckerOptions {
   /** Probes in flight at once at most; default 256. Others wait their turn. */
   concurrency?: number;
+  /**
+   * States of an earlier checker ({@link HealthChecker.states}), kept for the
+   * real servers that are in both (a reload): a server that was down starts
+   * down, with the table as that checker left it, and needs `rise` successes.
+   */
+  previous?: readonly HealthState[];
 }
 
 /** Events of a {@link HealthChecker}. */
@@ -386,6 +392,88 @@ async function httpProbe(
   }
 }
 
+/** The checked service at `field` as the checker keeps it; throws TypeError/RangeError naming the field at the first problem. */
+function buildService(s: CheckedService, field: string, previous: ReadonlyMap<string, HealthState>, seen: Set<string>): ServiceRecord {
+  if (typeof s !== 'object' || s === null) throw new TypeError(`${field} must be an object`);
+  validateServiceKey(s.service, `${field}.service`);
+  validateSettings(s.check, `${field}.check`, false);
+  if (!Array.isArray(s.destinations)) throw new TypeError(`${field}.destinations must be an array`);
+  const name = describeServiceKey(s.service);
+  const svc: ServiceRecord = { key: s.service, name, sorry: undefined, sorryActive: false, members: [], queue: Promise.resolve() };
+  if (s.sorryServer !== undefined) {
+    validateDestinationSpec(s.sorryServer, s.service, `${field}.sorryServer`);
+    svc.sorry = { ...s.sorryServer, address: canonicalOrSelf(s.sorryServer.address), port: destinationPort(s.sorryServer.port, s.service) };
+  }
+  for (const [j, d] of (s.destinations as CheckedService['destinations']).entries()) {
+    const dfield = `${field}.destinations[${j}]`;
+    const { check, ...spec } = d;
+    validateDestinationSpec(spec, s.service, `${field}.destinations`, j);
+    if (check !== undefined) validateSettings(check, `${dfield}.check`, true);
+    const merged = { ...s.check, ...check };
+    const port = destinationPort(spec.port, s.service);
+    const address = canonicalOrSelf(spec.address);
+    const id = `${name} ${describeDestination(address, port)}`;
+    if (seen.has(id)) throw new TypeError(`${dfield} repeats real server ${describeDestination(address, port)} of ${name}`);
+    seen.add(id);
+    const interval = merged.interval ?? 5000;
+    const member: Checked = {
+      svc,
+      spec: { ...spec, address, port },
+      id,
+      settings: {
+        probe: merged.probe,
+        interval,
+        timeout: Math.min(merged.timeout ?? 3000, interval),
+        rise: merged.rise ?? 2,
+        fall: merged.fall ?? 3,
+        delay: merged.delay ?? 0,
+        onDown: merged.onDown ?? 'weight0',
+      },
+      target: { address, port: ('port' in merged.probe && merged.probe.port) || port, family: addressFamily(address) ?? 'inet' },
+      state: 'up',
+      applied: 'up',
+      reason: 'configured',
+      since: new Date(),
+      okRun: 0,
+      failRun: 0,
+      probes: 0,
+      timer: undefined,
+      inFlight: undefined,
+    };
+    const before = previous.get(id);
+    if (before) Object.assign(member, { state: before.state, applied: before.state, reason: before.reason, since: before.since });
+    if (member.target.port === 0) throw new TypeError(`${dfield}: a fwmark service's real server needs check.probe.port (there is no port to probe)`);
+    svc.members.push(member);
+  }
+  // A reload of a service whose servers were all down: its sorry server is in the table already.
+  svc.sorryActive = svc.sorry !== undefined && svc.members.length > 0 && svc.members.every((m) => m.applied === 'down');
+  return svc;
+}
+
+/**
+ * Checks health-check settings without starting anything, and returns every
+ * problem (each service on its own; within one, the first), with the field
+ * path `services[i]…`, in the words the {@link HealthChecker} constructor
+ * would throw.
+ *
+ * @param services - What a {@link HealthChecker} would be given; an `undefined` entry (a service without checks) is skipped, keeping the numbering.
+ * @returns The problems; none: `[]`.
+ */
+export function checkHealthSettings(services: readonly (CheckedService | undefined)[]): { field: string; message: string }[] {
+  const problems: { field: string; message: string }[] = [];
+  const seen = new Set<string>();
+  services.forEach((s, i) => {
+    if (s === undefined) return;
+    try {
+      buildService(s, `services[${i}]`, new Map(), seen);
+    } catch (e) {
+      if (!(e instanceof TypeError || e instanceof RangeError)) throw e;
+      problems.push({ field: /^[^\s:]+/.exec(e.message)?.[0] ?? `services[${i}]`, message: e.message });
+    }
+  });
+  return problems;
+}
+
 /**
  * Health checks of the real servers of some services, from the namespace of
  * the handle (see the module's documentation). Validates everything when
@@ -417,60 +505,12 @@ export class HealthChecker {
     }
     this.#concurrency = concurrency;
     if (!Array.isArray(services)) throw new TypeError('services must be an array');
+    const previous = new Map((options.previous ?? []).map((p) => [`${describeServiceKey(p.service)} ${describeDestination(p.destination.address, p.destination.port)}`, p]));
     const seen = new Set<string>();
     services.forEach((s, i) => {
-      const field = `services[${i}]`;
-      if (typeof s !== 'object' || s === null) throw new TypeError(`${field} must be an object`);
-      validateServiceKey(s.service, `${field}.service`);
-      validateSettings(s.check, `${field}.check`, false);
-      if (!Array.isArray(s.destinations)) throw new TypeError(`${field}.destinations must be an array`);
-      const name = describeServiceKey(s.service);
-      const svc: ServiceRecord = { key: s.service, name, sorry: undefined, sorryActive: false, members: [], queue: Promise.resolve() };
-      if (s.sorryServer !== undefined) {
-        validateDestinationSpec(s.sorryServer, s.service, `${field}.sorryServer`);
-        svc.sorry = { ...s.sorryServer, address: canonicalOrSelf(s.sorryServer.address), port: destinationPort(s.sorryServer.port, s.service) };
-      }
-      for (const [j, d] of (s.destinations as CheckedService['destinations']).entries()) {
-        const dfield = `${field}.destinations[${j}]`;
-        const { check, ...spec } = d;
-        validateDestinationSpec(spec, s.service, `${field}.destinations`, j);
-        if (check !== undefined) validateSettings(check, `${dfield}.check`, true);
-        const merged = { ...s.check, ...check };
-        const port = destinationPort(spec.port, s.service);
-        const address = canonicalOrSelf(spec.address);
-        const id = `${name} ${describeDestination(address, port)}`;
-        if (seen.has(id)) throw new TypeError(`${dfield} repeats real server ${describeDestination(address, port)} of ${name}`);
-        seen.add(id);
-        const interval = merged.interval ?? 5000;
-        const member: Checked = {
-          svc,
-          spec: { ...spec, address, port },
-          id,
-          settings: {
-            probe: merged.probe,
-            interval,
-            timeout: Math.min(merged.timeout ?? 3000, interval),
-            rise: merged.rise ?? 2,
-            fall: merged.fall ?? 3,
-            delay: merged.delay ?? 0,
-            onDown: merged.onDown ?? 'weight0',
-          },
-          target: { address, port: ('port' in merged.probe && merged.probe.port) || port, family: addressFamily(address) ?? 'inet' },
-          state: 'up',
-          applied: 'up',
-          reason: 'configured',
-          since: new Date(),
-          okRun: 0,
-          failRun: 0,
-          probes: 0,
-          timer: undefined,
-          inFlight: undefined,
-        };
-        if (member.target.port === 0) throw new TypeError(`${dfield}: a fwmark service's real server needs check.probe.port (there is no port to probe)`);
-        svc.members.push(member);
-        this.#members.push(member);
-      }
+      const svc = buildService(s, `services[${i}]`, previous, seen);
       this.#services.push(svc);
+      this.#members.push(...svc.members);
     });
   }
 
@@ -550,7 +590,6 @@ export class HealthChecker {
   #schedule(m: Checked, ms: number): void {
     if (this.#stopped) return;
     m.timer = setTimeout(() => void this.#probe(m), ms);
-    m.timer.unref?.();
   }
 
   /** Takes one of the `concurrency` probe slots, waiting for one if need be. */

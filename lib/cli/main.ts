@@ -28,6 +28,7 @@ import { DesiredFileError, parseDesired } from './desired.js';
 import { type CliIo, InputError, processIo, progress, readInput } from './io.js';
 import { toJson } from './json.js';
 import { RealServerStateError, defaultStatePath, realServerRestore, realServerSetup } from './realserver.js';
+import { planRun, runChecks } from './run.js';
 
 const VERSION = (createRequire(import.meta.url)('../../package.json') as { version: string }).version;
 
@@ -52,6 +53,9 @@ Commands:
   drain -t|-u|--sctp-service VIP:PORT -r ADDRESS[:PORT] [--until idle|no-active]
         [--timeout SECONDS] [--interval SECONDS] [--remove] [--json]
                           weight 0, then wait until the real server is idle
+  run FILE [--owner NAME] [--prune owned|all|none] [--json] [--restore-on-exit]
+                          apply FILE and keep its real servers health-checked;
+                          SIGHUP reloads, SIGTERM/SIGINT stop; see docs/health.md
   check FILE [--owner NAME] [--json]
                           validate FILE as apply would, without a kernel;
                           every problem with its field path (exit 2 if any)
@@ -130,6 +134,20 @@ idle (no active, inactive or persistent connections; --until no-active: no
 active ones) or --timeout passes. --remove deletes it once drained. Exit 0
 when drained, 1 when the timeout passed first (the weight stays 0). Ctrl-C
 (SIGINT) or SIGTERM puts the weight back. --json prints JSON lines.
+`,
+  run: `Usage: ipvs-ts run FILE [--owner NAME] [--prune owned|all|none] [--json] [--restore-on-exit]
+
+Applies FILE (JSON, what apply reads, whose services and real servers may
+carry "check" and "sorryServer" settings: docs/health.md), then probes every
+checked real server from the namespace's side and changes the table as they
+go down and come back, logging each change on one line (--json: JSON lines)
+until stopped. A bad FILE is refused with every problem and its field path
+(exit 2). SIGHUP reloads FILE: the new table is applied and real servers in
+both keep their check state (one that is down stays at weight 0); a bad new
+FILE is logged and the running one kept. SIGTERM or SIGINT stops (exit 0),
+leaving the table as it is; --restore-on-exit first puts every real server
+back as FILE configures it and takes the sorry servers out. Runs in the
+foreground and logs to standard output, as systemd expects.
 `,
   check: `Usage: ipvs-ts check FILE [--owner NAME] [--json]
 
@@ -489,6 +507,49 @@ async function drain(ctx: Ctx, args: string[]): Promise<number> {
   }
 }
 
+async function run(ctx: Ctx, args: string[]): Promise<number> {
+  const { values, positionals } = parse(
+    'run',
+    args,
+    { owner: { type: 'string' }, prune: { type: 'string' }, json: { type: 'boolean' }, 'restore-on-exit': { type: 'boolean' } },
+    true,
+  );
+  if (values.help) return help(ctx, 'run');
+  if (positionals.length !== 1) throw new UsageError("run needs exactly one FILE\nTry 'ipvs-ts run --help'.");
+  const prune = (values.prune ?? 'owned') as PruneMode;
+  if (!['owned', 'all', 'none'].includes(prune)) throw new UsageError(`--prune must be owned, all or none, got '${prune}'`);
+  if (!ctx.signals) throw new UsageError('run needs the process: it stops on SIGTERM or SIGINT');
+  const file = positionals[0] as string;
+  // Read once before the handle is opened: a missing FILE is exit 2 at once.
+  await readInput(ctx.io, file);
+  let onReload: () => void = () => undefined;
+  const hup = (): void => onReload();
+  process.on('SIGHUP', hup);
+  let stop: (signal: string) => void = () => undefined;
+  const stopped = new Promise<string>((resolve) => (stop = resolve));
+  const term = (): void => stop('SIGTERM');
+  const int = (): void => stop('SIGINT');
+  process.on('SIGTERM', term);
+  process.on('SIGINT', int);
+  try {
+    return await runChecks({
+      io: ctx.io,
+      ipvs: await ctx.ipvs(),
+      file,
+      read: () => readInput(ctx.io, file),
+      owner: typeof values.owner === 'string' ? values.owner : undefined,
+      prune,
+      json: values.json === true,
+      restoreOnExit: values['restore-on-exit'] === true,
+      signals: { stopped, onReload: (reload) => (onReload = reload) },
+    });
+  } finally {
+    process.off('SIGHUP', hup);
+    process.off('SIGTERM', term);
+    process.off('SIGINT', int);
+  }
+}
+
 async function check(ctx: Ctx, args: string[]): Promise<number> {
   const { values, positionals } = parse('check', args, { owner: { type: 'string' }, json: { type: 'boolean' } }, true);
   if (values.help) return help(ctx, 'check');
@@ -500,7 +561,10 @@ async function check(ctx: Ctx, args: string[]): Promise<number> {
   let destinations = 0;
   try {
     const desired = parseDesired(text);
-    problems = await checkDesiredState(desired, typeof values.owner === 'string' ? { owner: values.owner } : {});
+    const owner = typeof values.owner === 'string' ? values.owner : undefined;
+    // A JSON object may be a run FILE too: its health-check settings are checked with the rest.
+    const runFile = text.trimStart().startsWith('{') && desired.services.some((s) => typeof s === 'object' && s !== null && ('check' in s || 'sorryServer' in s || (Array.isArray(s.destinations) && s.destinations.some((d) => typeof d === 'object' && d !== null && 'check' in d))));
+    problems = runFile ? (await planRun(JSON.parse(text), owner)).problems : await checkDesiredState(desired, owner === undefined ? {} : { owner });
     if (Array.isArray(desired.services)) {
       services = desired.services.length;
       for (const svc of desired.services) if (Array.isArray(svc?.destinations)) destinations += svc.destinations.length;
@@ -661,6 +725,8 @@ export async function main(argv: readonly string[], options: MainOptions = {}): 
         return await conns(ctx, args);
       case 'drain':
         return await drain(ctx, args);
+      case 'run':
+        return await run(ctx, args);
       case 'realserver':
         return await realserver(ctx, args);
       case 'version':
