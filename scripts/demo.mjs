@@ -11,12 +11,21 @@
 //
 // On a host whose kernel has no IPVS it re-runs itself inside User-Mode Linux
 // (scripts/uml.mjs), as the tests do. Needs the build (npm run demo builds it).
+//
+// Further demos are named: `npm run demo -- health` (scripts/demo-health.mjs).
 import { performance } from 'node:perf_hooks';
 
 import { hostIpvs, runInUml } from './uml.mjs';
 
 const started = performance.now();
 const REQUESTS = 690;
+
+const DEMOS = { health: './demo-health.mjs' };
+const name = process.argv[2];
+if (name !== undefined && !(name in DEMOS)) {
+  console.error(`demo: no demo named '${name}'; there are: the main one (no name), ${Object.keys(DEMOS).join(', ')}`);
+  process.exit(2);
+}
 
 if (process.env.IPVS_UML !== '1') {
   const host = hostIpvs();
@@ -25,6 +34,8 @@ if (process.env.IPVS_UML !== '1') {
     process.exit(await runInUml([process.execPath, ...process.argv.slice(1)], { timeoutSec: 300 }));
   }
 }
+
+if (name !== undefined) await import(DEMOS[name]); // it exits by itself
 
 const { createLab, describePlan } = await import('../dist/index.js');
 const { main } = await import('../dist/cli/main.js');

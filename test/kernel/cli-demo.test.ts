@@ -20,7 +20,7 @@ function demoScript(): string {
   const root = join(dirname(bin), '..');
   if (root === repo) return join(repo, 'scripts', 'demo.mjs');
   mkdirSync(join(root, 'scripts', 'uml'), { recursive: true });
-  for (const f of ['demo.mjs', 'uml.mjs']) copyFileSync(join(repo, 'scripts', f), join(root, 'scripts', f));
+  for (const f of ['demo.mjs', 'demo-health.mjs', 'uml.mjs']) copyFileSync(join(repo, 'scripts', f), join(root, 'scripts', f));
   // uml.mjs imports its helpers from scripts/uml/.
   for (const f of readdirSync(join(repo, 'scripts', 'uml'))) copyFileSync(join(repo, 'scripts', 'uml', f), join(root, 'scripts', 'uml', f));
   return join(root, 'scripts', 'demo.mjs');
@@ -38,3 +38,17 @@ it('npm run demo: the origin setup with real traffic, the --stats table, a summa
   expect(r.stdout).toMatch(/weight 1000\) \d+ .*weight 500\) \d+ .*weight 800\) \d+/);
   expect(ok(run('ip', ['netns', 'list']))).toBe(before);
 }, 90_000);
+
+it('npm run demo -- health: a door fails and returns, the sorry server takes over, traffic flows throughout', () => {
+  const before = ok(run('ip', ['netns', 'list']));
+  const r = run(process.execPath, [demoScript(), 'health'], { timeoutMs: 90_000 });
+  expect(r.stderr).toBe('');
+  expect(r.status, r.stdout).toBe(0);
+  expect(r.stdout).toMatch(/ down 10\.77\.0\.12: refused → weight 0$/m);
+  expect(r.stdout).toMatch(/ up {3}10\.77\.0\.12: healthy → weight 500$/m);
+  expect(r.stdout).toMatch(/sorry server 10\.77\.0\.14 added: every door is down$/m);
+  expect(r.stdout).toMatch(/sorry server 10\.77\.0\.14 removed: a door is back$/m);
+  expect(r.stdout).toMatch(/then it got 0 new connections while down/);
+  expect(r.stdout).toMatch(/the sorry server rs4 answered [1-9]\d* connections/);
+  expect(ok(run('ip', ['netns', 'list']))).toBe(before);
+}, 120_000);
