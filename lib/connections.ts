@@ -93,7 +93,7 @@ export async function parseConnectionTable(text: string, filter: ConnectionFilte
     start = end + 1;
     lineNumber++;
     if (line === '') continue;
-    if ((lineNumber & 255) === 0 && pace.due()) await pace.yield();
+    if ((lineNumber & 63) === 0 && pace.due()) await pace.yield();
 
     const f = line.split(' ').filter((x) => x !== '');
     const bad = (): Error => new Error(`/proc/net/ip_vs_conn line ${lineNumber} is not in the kernel's format: ${JSON.stringify(line)}`);

@@ -542,11 +542,13 @@ export class HealthChecker {
     this.#events.emit(event, ...args);
   }
 
-  /** Starts probing every real server (each after its `delay`). */
+  /** Starts probing every real server: each after its `delay`, the first probes spread over one interval. */
   start(): void {
     if (this.#started) throw new Error('the health checker was already started');
     this.#started = true;
-    for (const m of this.#members) this.#schedule(m, m.settings.delay);
+    // First probes spread over one interval: 10 000 servers would otherwise all be probed in one turn of the loop.
+    const n = this.#members.length;
+    this.#members.forEach((m, i) => this.#schedule(m, m.settings.delay + Math.floor((i * m.settings.interval) / n)));
   }
 
   /** Every real server's state. */

@@ -257,9 +257,72 @@ async function concurrencyScenario() {
   return { scenario: 'concurrency', one, eight, peakRssMB: rssMB() };
 }
 
+/**
+ * The connection table's JavaScript side: 100 000 entries of
+ * /proc/net/ip_vs_conn text (the kernel's format) turned into objects a
+ * slice at a time. The read itself is a pool thread's (one read of a file
+ * in the namespace); what matters here is the JS thread.
+ */
+async function connectionsScenario() {
+  const { parseConnectionTable } = await import('../dist/connections.js');
+  const { Pacer } = await import('../dist/pace.js');
+  const hex = (n, w) => n.toString(16).toUpperCase().padStart(w, '0');
+  let text = 'Pro FromIP   FPrt ToIP     TPrt DestIP   DPrt State       Expires PEName PEData\n';
+  const ENTRIES = 100_000;
+  for (let i = 0; i < ENTRIES; i++) {
+    text += `TCP ${hex(0x0a000000 + i, 8)} ${hex(1024 + (i % 60000), 4)} C000020A 5678 ${hex(0x0a00010b + (i % 3), 8)} 5678 ${(i % 2 ? 'ESTABLISHED' : 'TIME_WAIT').padEnd(11)} ${String(100 + (i % 800)).padStart(7)}\n`;
+  }
+  const times = [];
+  const stalls = [];
+  for (let r = 0; r < RUNS; r++) {
+    const t = performance.now();
+    const { value, worst } = await worstStall(() => parseConnectionTable(text, {}, new Pacer()));
+    times.push(performance.now() - t);
+    stalls.push(worst);
+    if (value.length !== ENTRIES) throw new Error(`parsed ${value.length} entries`);
+  }
+  return { scenario: 'connections', entries: ENTRIES, textMB: text.length / 1e6, parseMs: median(times), worstStallMs: Math.max(...stalls), peakRssMB: rssMB() };
+}
+
+/**
+ * 10 000 real servers under check (custom probes that answer after 1 ms, a
+ * 1 s interval, every tenth failing so that servers go down and come back
+ * against a table that only counts calls): the event loop over 5 s.
+ */
+async function healthScenario() {
+  const { HealthChecker } = await import('../dist/health.js');
+  const SERVERS = 10_000;
+  let changes = 0;
+  const table = {
+    netnsPath: undefined,
+    updateDestination: async () => void changes++,
+    addDestination: async () => void changes++,
+    deleteDestination: async () => void changes++,
+  };
+  let probes = 0;
+  const check = async (target) => {
+    probes++;
+    await new Promise((r) => setTimeout(r, 1));
+    const n = Number(target.address.split('.')[3]);
+    return !(n % 10 === 0 && Math.floor(probes / SERVERS) % 2 === 0);
+  };
+  const services = Array.from({ length: SERVERS / 10 }, (_, i) => ({
+    service: { protocol: 'tcp', address: `192.0.${i >> 8}.${i & 255}`, port: 80 },
+    check: { probe: { type: 'custom', check }, interval: 1000, timeout: 500, fall: 1, rise: 1 },
+    destinations: Array.from({ length: 10 }, (_, j) => ({ address: `10.${i >> 8}.${i & 255}.${j * 10 + (j === 0 ? 10 : 1)}`, weight: 100 })),
+  }));
+  const checker = new HealthChecker(table, services, { concurrency: 256 });
+  const { worst } = await worstStall(async () => {
+    checker.start();
+    await new Promise((r) => setTimeout(r, 5000));
+    await checker.stop();
+  });
+  return { scenario: 'health', servers: SERVERS, probes, changes, worstStallMs: worst, peakRssMB: rssMB() };
+}
+
 // --- driver --------------------------------------------------------------------
 
-const SCENARIOS = { snapshot: snapshotScenario, batch: batchScenario, concurrency: concurrencyScenario };
+const SCENARIOS = { snapshot: snapshotScenario, batch: batchScenario, concurrency: concurrencyScenario, connections: connectionsScenario, health: healthScenario };
 const HELPERS = { 'json-parse': jsonParseScenario, 'snapshot-native': snapshotNativeScenario };
 // Where the peer's hand-offs dominate (one per destination dump): one CPU.
 const PINNED = new Set(['snapshot', 'snapshot-native']);
@@ -325,3 +388,8 @@ for (const k of ['one', 'eight']) {
     `${x.handles} handle${x.handles > 1 ? 's' : ''} x ${x.perHandle} calls in flight: ${x.settled} settled${x.inOrder ? ', in order per handle' : ', OUT OF ORDER'} in ${ms(x.elapsedMs)}; worst stall ${ms(x.worstStallMs)}`,
   );
 }
+const k = results.connections;
+const h = results.health;
+console.log('');
+console.log(`connections(): ${k.entries} entries (${k.textMB.toFixed(1)} MB of /proc text) into objects in ${ms(k.parseMs)} (median of ${RUNS}); worst event-loop stall ${ms(k.worstStallMs)}; peak RSS ${k.peakRssMB.toFixed(0)} MB`);
+console.log(`HealthChecker: ${h.servers} real servers under check for 5 s: ${h.probes} probes, ${h.changes} table changes; worst event-loop stall ${ms(h.worstStallMs)}; peak RSS ${h.peakRssMB.toFixed(0)} MB`);
