@@ -28,6 +28,7 @@ import { DesiredFileError, parseDesired } from './desired.js';
 import { type CliIo, InputError, processIo, progress, readInput } from './io.js';
 import { toJson } from './json.js';
 import { RealServerStateError, defaultStatePath, realServerRestore, realServerSetup } from './realserver.js';
+import { importKeepalived } from './keepalived.js';
 import { planRun, runChecks } from './run.js';
 
 const VERSION = (createRequire(import.meta.url)('../../package.json') as { version: string }).version;
@@ -56,6 +57,7 @@ Commands:
   run FILE [--owner NAME] [--prune owned|all|none] [--json] [--restore-on-exit]
                           apply FILE and keep its real servers health-checked;
                           SIGHUP reloads, SIGTERM/SIGINT stop; see docs/health.md
+  import keepalived FILE  keepalived.conf's virtual_server blocks as a run FILE
   check FILE [--owner NAME] [--json]
                           validate FILE as apply would, without a kernel;
                           every problem with its field path (exit 2 if any)
@@ -148,6 +150,17 @@ FILE is logged and the running one kept. SIGTERM or SIGINT stops (exit 0),
 leaving the table as it is; --restore-on-exit first puts every real server
 back as FILE configures it and takes the sorry servers out. Runs in the
 foreground and logs to standard output, as systemd expects.
+`,
+  import: `Usage: ipvs-ts import keepalived FILE
+
+Prints keepalived.conf's virtual_server blocks as a FILE for \`ipvs-ts run\`
+(JSON, docs/health.md): lb_algo, lb_kind, protocol, persistence, delay_loop,
+sorry_server, real servers with their weights, TCP_CHECK, HTTP_GET and
+SSL_GET (connect_port, connect_timeout, retry, url path and status_code),
+inhibit_on_failure. What has no equivalent (MISC_CHECK, include,
+virtual_server_group, digest, …) is refused with its line number (exit 2);
+other blocks (global_defs, vrrp_instance, …) are skipped and named on
+standard error. The result is checked as \`ipvs-ts check\` would.
 `,
   check: `Usage: ipvs-ts check FILE [--owner NAME] [--json]
 
@@ -550,6 +563,22 @@ async function run(ctx: Ctx, args: string[]): Promise<number> {
   }
 }
 
+async function importCommand(ctx: Ctx, args: string[]): Promise<number> {
+  const { values, positionals } = parse('import', args, {}, true);
+  if (values.help) return help(ctx, 'import');
+  if (positionals[0] !== 'keepalived' || positionals.length !== 2) {
+    throw new UsageError("import needs: keepalived FILE\nTry 'ipvs-ts import --help'.");
+  }
+  const file = positionals[1] as string;
+  const { file: converted, problems, skipped } = importKeepalived(await readInput(ctx.io, file));
+  for (const s of skipped) ctx.io.stderr.write(`ipvs-ts import: ${file}: skipped ${s}: only virtual_server blocks are imported\n`);
+  const checked = problems.length ? [] : (await planRun(converted, undefined)).problems.map((p) => p.message);
+  for (const p of [...problems, ...checked]) ctx.io.stderr.write(`ipvs-ts import: ${file}: ${p}\n`);
+  if (problems.length || checked.length) return 2;
+  ctx.io.stdout.write(`${JSON.stringify(converted, null, 2)}\n`);
+  return 0;
+}
+
 async function check(ctx: Ctx, args: string[]): Promise<number> {
   const { values, positionals } = parse('check', args, { owner: { type: 'string' }, json: { type: 'boolean' } }, true);
   if (values.help) return help(ctx, 'check');
@@ -727,6 +756,8 @@ export async function main(argv: readonly string[], options: MainOptions = {}): 
         return await drain(ctx, args);
       case 'run':
         return await run(ctx, args);
+      case 'import':
+        return await importCommand(ctx, args);
       case 'realserver':
         return await realserver(ctx, args);
       case 'version':
