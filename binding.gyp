@@ -20,6 +20,7 @@
         "native/host/sysctl.cc",
         "native/host/netns.cc",
         "native/host/tcp.cc",
+        "native/host/announce.cc",
         "native/napi/host.cc"
       ],
       "include_dirs": [

@@ -168,6 +168,8 @@ export interface HostBinding {
   listNetns(): Promise<string[]>;
   /** A listening socket's descriptor, owned by the caller. */
   listenTcp(netns: string | null, address: string, port: number, backlog: number): Promise<number>;
+  /** Gratuitous ARP (IPv4) or unsolicited neighbour advertisements (IPv6) from the link; resolves to its MAC. */
+  announceAddress(netns: string | null, ifname: string, address: string, count: number, intervalMs: number): Promise<string>;
   /** An unconnected, non-blocking TCP socket created in the namespace (family 4 or 6); the caller owns the fd. */
   tcpSocket(netns: string | null, family: 4 | 6): Promise<number>;
   tcpRequest(netns: string | null, address: string, port: number, timeoutMs: number, maxBytes: number): Promise<{ data: string; localPort: number }>;

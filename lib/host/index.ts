@@ -11,5 +11,7 @@ export { readSysctl, writeSysctl } from './sysctl.js';
 export { createNetns, deleteNetns, listNetns } from './netns.js';
 export { configureDirector, configureRealServer } from './lvs.js';
 export type { AddedAddress, DirectorOptions, HostChanges, RealServerOptions, SysctlChange } from './lvs.js';
+export { announceAddress, moveAddress } from './failover.js';
+export type { AnnounceOptions, MoveAddressOptions, VipHolder } from './failover.js';
 export { createLab } from './lab.js';
 export type { Lab, LabAnswer, LabOptions, LabRealServer } from './lab.js';

@@ -43,6 +43,19 @@ export interface LabOptions {
   directorDev?: string;
   /** Limit for each wait of {@link Lab.request} (connect, read), ms; default 5000. */
   timeoutMs?: number;
+  /**
+   * A second director on the client segment, without the VIP and without an
+   * IPVS table (direct routing only): the standby of a pair, for failover
+   * tests ({@link Lab.standby}).
+   */
+  standby?: boolean;
+  /**
+   * Also an echo service on this port: every real server echoes what it
+   * receives until the client closes, and the director has a second IPVS
+   * service VIP:echoPort with the same real servers ({@link Lab.echoService}),
+   * for long-lived connections that exchange data.
+   */
+  echoPort?: number;
 }
 
 /** A real server of a {@link Lab}. */
@@ -97,6 +110,17 @@ export interface Lab {
     /** Its client-facing NIC, which carries the VIP. */
     dev: string;
   };
+  /** The second director, when {@link LabOptions.standby} asked for one: no VIP, no table. */
+  standby?: {
+    /** Its network namespace name. */
+    netns: string;
+    /** Its own address on the client segment. */
+    address: string;
+    /** Its client-facing NIC (the VIP's link once it is moved there). */
+    dev: string;
+  };
+  /** The echo service (`tcp`, vip, echoPort), when {@link LabOptions.echoPort} asked for one. */
+  echoService?: ServiceKey;
   /** The namespace holding the bridges. */
   switch: {
     /** Its network namespace name. */
@@ -136,6 +160,7 @@ const PLANS: Record<Family, Plan> = {
 };
 const DIRECTOR = 1;
 const CLIENT = 2;
+const STANDBY = 3;
 const VIP = 100;
 const FIRST_RS = 11;
 
@@ -168,6 +193,12 @@ export async function createLab(options: LabOptions): Promise<Lab> {
   for (const [i, rs] of options.realServers.entries()) {
     if (!Number.isInteger(rs?.weight) || rs.weight < 0) throw new RangeError(`realServers[${i}].weight must be an integer ≥ 0`);
   }
+  if (options.standby !== undefined && typeof options.standby !== 'boolean') throw new TypeError(`standby must be true or false, got ${String(options.standby)}`);
+  if (options.standby && forwarding !== 'route') throw new RangeError(`standby: a second director is built for direct routing only, not '${forwarding}'`);
+  const echoPort = options.echoPort;
+  if (echoPort !== undefined && (!Number.isInteger(echoPort) || echoPort < 1 || echoPort > 65535 || echoPort === port)) {
+    throw new RangeError(`echoPort must be 1–65535 and not the service port ${port}, got ${String(echoPort)}`);
+  }
 
   const plan = PLANS[family];
   const masq = forwarding === 'masq';
@@ -176,6 +207,7 @@ export async function createLab(options: LabOptions): Promise<Lab> {
     sw: `${prefix}-sw`,
     client: `${prefix}-client`,
     director: `${prefix}-director`,
+    standby: `${prefix}-director2`,
     rs: options.realServers.map((_, i) => `${prefix}-rs${i + 1}`),
   };
   const path = (ns: string): string => netnsArg(ns) as string;
@@ -208,7 +240,7 @@ export async function createLab(options: LabOptions): Promise<Lab> {
   };
 
   try {
-    for (const ns of [names.sw, names.client, names.director, ...names.rs]) {
+    for (const ns of [names.sw, names.client, names.director, ...(options.standby ? [names.standby] : []), ...names.rs]) {
       await createNetns(ns);
       created.push(ns);
       await setLinkUp('lo', { netns: ns });
@@ -230,6 +262,7 @@ export async function createLab(options: LabOptions): Promise<Lab> {
     };
     await plug(names.client, 'eth0', 'client', 'br0', plan.front(CLIENT));
     await plug(names.director, directorDev, 'director', 'br0', plan.front(DIRECTOR));
+    if (options.standby) await plug(names.standby, directorDev, 'director2', 'br0', plan.front(STANDBY));
     if (masq) await plug(names.director, directorDev === 'eth1' ? 'eth2' : 'eth1', 'director1', 'br1', plan.back(DIRECTOR));
     for (const [i, ns] of names.rs.entries()) await plug(ns, 'eth0', `rs${i + 1}`, masq ? 'br1' : 'br0', rsAddress(i));
 
@@ -267,6 +300,27 @@ export async function createLab(options: LabOptions): Promise<Lab> {
       });
     };
     for (let i = 0; i < realServers.length; i++) await listen(i);
+    // Echo servers: what the client sends comes back, until it closes.
+    if (echoPort !== undefined) {
+      for (const rs of realServers) {
+        const fd = await host().listenTcp(path(rs.netns), family === 'inet' ? '0.0.0.0' : '::', echoPort, 511);
+        const sockets = new Set<Socket>();
+        const server = createServer((socket) => {
+          sockets.add(socket);
+          socket.on('close', () => sockets.delete(socket));
+          socket.on('error', () => undefined);
+          socket.pipe(socket);
+        });
+        servers.push({ server, sockets });
+        await new Promise<void>((resolve, reject) => {
+          server.once('error', reject);
+          server.listen({ fd }, () => {
+            server.off('error', reject);
+            resolve();
+          });
+        });
+      }
+    }
     const indexOf = (name: string): number => {
       const i = realServers.findIndex((rs) => rs.name === name);
       if (i < 0) throw new RangeError(`no real server named ${JSON.stringify(name)} in this lab (${realServers.map((rs) => rs.name).join(', ')})`);
@@ -277,6 +331,11 @@ export async function createLab(options: LabOptions): Promise<Lab> {
     const service: ServiceKey = { protocol: 'tcp', address: vip, port };
     await ipvs.addService({ ...service, scheduler });
     for (const rs of realServers) await ipvs.addDestination(service, { address: rs.address, port, forwarding, weight: rs.weight });
+    const echoService: ServiceKey | undefined = echoPort === undefined ? undefined : { protocol: 'tcp', address: vip, port: echoPort };
+    if (echoService) {
+      await ipvs.addService({ ...echoService, scheduler });
+      for (const rs of realServers) await ipvs.addDestination(echoService, { address: rs.address, port: echoPort, forwarding, weight: rs.weight });
+    }
 
     const requestDetails = async (): Promise<LabAnswer> => {
       const r = await host().tcpRequest(path(names.client), vip, port, timeoutMs, 256);
@@ -292,6 +351,8 @@ export async function createLab(options: LabOptions): Promise<Lab> {
       realServers,
       client: { netns: names.client, address: plan.front(CLIENT) },
       director: { netns: names.director, address: plan.front(DIRECTOR), dev: directorDev },
+      ...(options.standby ? { standby: { netns: names.standby, address: plan.front(STANDBY), dev: directorDev } } : {}),
+      ...(echoService ? { echoService } : {}),
       switch: { netns: names.sw },
       request: async () => (await requestDetails()).server,
       requestDetails,

@@ -10,6 +10,7 @@
 #include <functional>
 #include <memory>
 
+#include "host/announce.h"
 #include "host/links.h"
 #include "host/netns.h"
 #include "host/sysctl.h"
@@ -252,6 +253,22 @@ Napi::Value TcpSocket(const Napi::CallbackInfo& info) {
       });
 }
 
+// announceAddress(netns, ifname, address, count, intervalMs): gratuitous ARP
+// or unsolicited neighbour advertisements from the link (host/announce.h);
+// resolves to the link's MAC. Blocks a pool thread for (count - 1) intervals.
+Napi::Value AnnounceAddress(const Napi::CallbackInfo& info) {
+  std::string netns = netnsArg(info[0]);
+  if (!info[1].IsString()) throw Napi::TypeError::New(info.Env(), "announceAddress: ifname must be a string");
+  std::string ifname = info[1].As<Napi::String>().Utf8Value();
+  host::IpAddress address = ipArg(info[2], "address");
+  int count = intArg(info[3], "count", 1, 100);
+  int intervalMs = intArg(info[4], "intervalMs", 0, 10000);
+  auto mac = std::make_shared<std::string>();
+  return queue(
+      info.Env(), "announceAddress", [=] { *mac = host::announceAddress(netns, ifname, address, count, intervalMs); },
+      [mac](Napi::Env env) { return Napi::String::New(env, *mac); });
+}
+
 Napi::Value TcpRequest(const Napi::CallbackInfo& info) {
   std::string netns = netnsArg(info[0]);
   host::IpAddress address = ipArg(info[1], "address");
@@ -290,6 +307,7 @@ void InitHost(Napi::Env env, Napi::Object exports) {
   h.Set("listNetns", napi_job::function(env, "listNetns", ListNetns));
   h.Set("listenTcp", napi_job::function(env, "listenTcp", ListenTcp));
   h.Set("tcpSocket", napi_job::function(env, "tcpSocket", TcpSocket));
+  h.Set("announceAddress", napi_job::function(env, "announceAddress", AnnounceAddress));
   h.Set("tcpRequest", napi_job::function(env, "tcpRequest", TcpRequest));
   exports.Set("host", h);
 }
