@@ -12,7 +12,8 @@
 // On a host whose kernel has no IPVS it re-runs itself inside User-Mode Linux
 // (scripts/uml.mjs), as the tests do. Needs the build (npm run demo builds it).
 //
-// Further demos are named: `npm run demo -- health` (scripts/demo-health.mjs).
+// Further demos are named: `npm run demo -- health` (scripts/demo-health.mjs),
+// `npm run demo -- failover` (scripts/demo-failover.mjs).
 import { performance } from 'node:perf_hooks';
 
 import { hostIpvs, runInUml } from './uml.mjs';
@@ -20,7 +21,7 @@ import { hostIpvs, runInUml } from './uml.mjs';
 const started = performance.now();
 const REQUESTS = 690;
 
-const DEMOS = { health: './demo-health.mjs' };
+const DEMOS = { health: './demo-health.mjs', failover: './demo-failover.mjs' };
 const name = process.argv[2];
 if (name !== undefined && !(name in DEMOS)) {
   console.error(`demo: no demo named '${name}'; there are: the main one (no name), ${Object.keys(DEMOS).join(', ')}`);

@@ -20,7 +20,7 @@ function demoScript(): string {
   const root = join(dirname(bin), '..');
   if (root === repo) return join(repo, 'scripts', 'demo.mjs');
   mkdirSync(join(root, 'scripts', 'uml'), { recursive: true });
-  for (const f of ['demo.mjs', 'demo-health.mjs', 'uml.mjs']) copyFileSync(join(repo, 'scripts', f), join(root, 'scripts', f));
+  for (const f of ['demo.mjs', 'demo-health.mjs', 'demo-failover.mjs', 'uml.mjs']) copyFileSync(join(repo, 'scripts', f), join(root, 'scripts', f));
   // uml.mjs imports its helpers from scripts/uml/.
   for (const f of readdirSync(join(repo, 'scripts', 'uml'))) copyFileSync(join(repo, 'scripts', 'uml', f), join(root, 'scripts', 'uml', f));
   return join(root, 'scripts', 'demo.mjs');
@@ -50,5 +50,17 @@ it('npm run demo -- health: a door fails and returns, the sorry server takes ove
   expect(r.stdout).toMatch(/sorry server 10\.77\.0\.14 removed: a door is back$/m);
   expect(r.stdout).toMatch(/then it got 0 new connections while down/);
   expect(r.stdout).toMatch(/the sorry server rs4 answered [1-9]\d* connections/);
+  expect(ok(run('ip', ['netns', 'list']))).toBe(before);
+}, 120_000);
+
+it('npm run demo -- failover: both tables before and after, and every live connection survives', () => {
+  const before = ok(run('ip', ['netns', 'list']));
+  const r = run(process.execPath, [demoScript(), 'failover'], { timeoutMs: 90_000 });
+  expect(r.stderr).toBe('');
+  expect(r.status, r.stdout).toBe(0);
+  expect(r.stdout).toMatch(/── before: A carries the traffic/);
+  expect(r.stdout).toMatch(/announced by gratuitous ARP from [0-9a-f:]{17}$/m);
+  expect(r.stdout).toMatch(/director B \(\S+\): 60 established echo connections in its table/);
+  expect(r.stdout).toMatch(/^60\/60 connections survived the failover$/m);
   expect(ok(run('ip', ['netns', 'list']))).toBe(before);
 }, 120_000);
