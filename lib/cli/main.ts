@@ -30,6 +30,8 @@ import { toJson } from './json.js';
 import { RealServerStateError, defaultStatePath, realServerRestore, realServerSetup } from './realserver.js';
 import { importKeepalived } from './keepalived.js';
 import { planRun, runChecks } from './run.js';
+import { SORT_KEYS, runTop, type SortKey } from './top.js';
+import { serveMetrics } from '../metrics.js';
 
 const VERSION = (createRequire(import.meta.url)('../../package.json') as { version: string }).version;
 
@@ -55,9 +57,14 @@ Commands:
         [--timeout SECONDS] [--interval SECONDS] [--remove] [--json]
                           weight 0, then wait until the real server is idle
   run FILE [--owner NAME] [--prune owned|all|none] [--json] [--restore-on-exit]
+      [--metrics ADDRESS:PORT]
                           apply FILE and keep its real servers health-checked;
                           SIGHUP reloads, SIGTERM/SIGINT stop; see docs/health.md
   import keepalived FILE  keepalived.conf's virtual_server blocks as a run FILE
+  metrics --listen ADDRESS:PORT
+                          serve the table as Prometheus metrics on /metrics
+  top [--interval SECONDS] [--sort KEY]
+                          the table with rates, refreshed (q quits)
   check FILE [--owner NAME] [--json]
                           validate FILE as apply would, without a kernel;
                           every problem with its field path (exit 2 if any)
@@ -138,6 +145,7 @@ when drained, 1 when the timeout passed first (the weight stays 0). Ctrl-C
 (SIGINT) or SIGTERM puts the weight back. --json prints JSON lines.
 `,
   run: `Usage: ipvs-ts run FILE [--owner NAME] [--prune owned|all|none] [--json] [--restore-on-exit]
+                   [--metrics ADDRESS:PORT]
 
 Applies FILE (JSON, what apply reads, whose services and real servers may
 carry "check" and "sorryServer" settings: docs/health.md), then probes every
@@ -149,7 +157,28 @@ both keep their check state (one that is down stays at weight 0); a bad new
 FILE is logged and the running one kept. SIGTERM or SIGINT stops (exit 0),
 leaving the table as it is; --restore-on-exit first puts every real server
 back as FILE configures it and takes the sorry servers out. Runs in the
-foreground and logs to standard output, as systemd expects.
+foreground and logs to standard output, as systemd expects. --metrics serves
+Prometheus metrics there too, the checks' states included (docs/metrics.md).
+`,
+  top: `Usage: ipvs-ts top [--interval SECONDS] [--sort KEY] [--count N]
+
+The IPVS table with the kernel's rates, refreshed every --interval seconds
+(default 1): services and their real servers, weights, active and inactive
+connections, connections/s, packets/s and bytes/s in and out, connections in
+all. On a terminal it takes the screen: q quits, s changes the sort, arrows,
+space and page keys scroll, g goes to the top; columns are dropped from the
+right on a narrow terminal; NO_COLOR turns bold off. Otherwise (or with
+--count N, N refreshes then exit) it prints the table every interval.
+KEY: ${SORT_KEYS.join(', ')} (table: the kernel's order; the others largest first).
+`,
+  metrics: `Usage: ipvs-ts metrics --listen ADDRESS:PORT
+
+Serves the IPVS table of the namespace as Prometheus metrics on
+http://ADDRESS:PORT/metrics until SIGTERM or SIGINT: per service and per real
+server, counters of connections, packets and bytes, the kernel's rates,
+active/inactive connections and weights (docs/metrics.md). Each scrape reads
+the table once; scrapes at the same moment share the read. It listens on
+ADDRESS only ([::1]:9100 for IPv6).
 `,
   import: `Usage: ipvs-ts import keepalived FILE
 
@@ -524,10 +553,11 @@ async function run(ctx: Ctx, args: string[]): Promise<number> {
   const { values, positionals } = parse(
     'run',
     args,
-    { owner: { type: 'string' }, prune: { type: 'string' }, json: { type: 'boolean' }, 'restore-on-exit': { type: 'boolean' } },
+    { owner: { type: 'string' }, prune: { type: 'string' }, json: { type: 'boolean' }, 'restore-on-exit': { type: 'boolean' }, metrics: { type: 'string' } },
     true,
   );
   if (values.help) return help(ctx, 'run');
+  const metricsAt = values.metrics === undefined ? undefined : listenOption('metrics', values.metrics);
   if (positionals.length !== 1) throw new UsageError("run needs exactly one FILE\nTry 'ipvs-ts run --help'.");
   const prune = (values.prune ?? 'owned') as PruneMode;
   if (!['owned', 'all', 'none'].includes(prune)) throw new UsageError(`--prune must be owned, all or none, got '${prune}'`);
@@ -554,12 +584,80 @@ async function run(ctx: Ctx, args: string[]): Promise<number> {
       prune,
       json: values.json === true,
       restoreOnExit: values['restore-on-exit'] === true,
+      ...(metricsAt ? { metrics: metricsAt } : {}),
       signals: { stopped, onReload: (reload) => (onReload = reload) },
     });
   } finally {
     process.off('SIGHUP', hup);
     process.off('SIGTERM', term);
     process.off('SIGINT', int);
+  }
+}
+
+/** The address and port of --listen / --metrics, or a usage error. */
+function listenOption(option: string, value: unknown): { host: string; port: number } {
+  const at = typeof value === 'string' ? hostPort(value, false) : undefined;
+  if (!at || at.port === undefined || at.port < 1 || at.port > 65535) {
+    throw new UsageError(`--${option} must be ADDRESS:PORT (an IPv6 address in brackets), got '${String(value)}'`);
+  }
+  return { host: at.address, port: at.port };
+}
+
+/** Resolves with the first of SIGTERM / SIGINT (handlers removed by `done`). */
+function untilStopped(): { stopped: Promise<string>; done: () => void } {
+  let stop: (signal: string) => void = () => undefined;
+  const stopped = new Promise<string>((resolve) => (stop = resolve));
+  const term = (): void => stop('SIGTERM');
+  const int = (): void => stop('SIGINT');
+  process.on('SIGTERM', term);
+  process.on('SIGINT', int);
+  return {
+    stopped,
+    done: () => {
+      process.off('SIGTERM', term);
+      process.off('SIGINT', int);
+    },
+  };
+}
+
+async function metrics(ctx: Ctx, args: string[]): Promise<number> {
+  const { values } = parse('metrics', args, { listen: { type: 'string' } }, false);
+  if (values.help) return help(ctx, 'metrics');
+  if (values.listen === undefined) throw new UsageError("metrics needs --listen ADDRESS:PORT (nothing listens by default)\nTry 'ipvs-ts metrics --help'.");
+  const listen = listenOption('listen', values.listen);
+  if (!ctx.signals) throw new UsageError('metrics needs the process: it stops on SIGTERM or SIGINT');
+  const ipvs = await ctx.ipvs();
+  const stop = untilStopped();
+  try {
+    const server = await serveMetrics(ipvs, listen);
+    const shown = server.address.host.includes(':') ? `[${server.address.host}]` : server.address.host;
+    ctx.io.stdout.write(`serving http://${shown}:${server.address.port}/metrics\n`);
+    const signal = await stop.stopped;
+    await server.close();
+    ctx.io.stdout.write(`${signal}: stopped\n`);
+    return 0;
+  } finally {
+    stop.done();
+  }
+}
+
+async function top(ctx: Ctx, args: string[]): Promise<number> {
+  const { values } = parse('top', args, { interval: { type: 'string' }, sort: { type: 'string' }, count: { type: 'string' } }, false);
+  if (values.help) return help(ctx, 'top');
+  const intervalMs = secondsOption('interval', values.interval, 0.1) ?? 1000;
+  const sort = (values.sort ?? 'table') as SortKey;
+  if (!SORT_KEYS.includes(sort)) throw new UsageError(`--sort must be one of ${SORT_KEYS.join(', ')}, got '${String(values.sort)}'`);
+  let count: number | undefined;
+  if (values.count !== undefined) {
+    count = Number(values.count);
+    if (!Number.isInteger(count) || count < 1 || count > 1_000_000) throw new UsageError(`--count must be an integer 1–1000000, got '${String(values.count)}'`);
+  }
+  const ipvs = await ctx.ipvs();
+  const stop = ctx.signals ? untilStopped() : { stopped: new Promise<string>(() => undefined), done: () => undefined };
+  try {
+    return await runTop({ io: ctx.io, ipvs, intervalMs, sort, count, stopped: stop.stopped });
+  } finally {
+    stop.done();
   }
 }
 
@@ -758,6 +856,10 @@ export async function main(argv: readonly string[], options: MainOptions = {}): 
         return await run(ctx, args);
       case 'import':
         return await importCommand(ctx, args);
+      case 'metrics':
+        return await metrics(ctx, args);
+      case 'top':
+        return await top(ctx, args);
       case 'realserver':
         return await realserver(ctx, args);
       case 'version':

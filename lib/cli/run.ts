@@ -14,6 +14,7 @@ import { applyDesired, checkDesiredState, type DesiredService, type DesiredState
 import { describeDestination, describeServiceKey } from '../convert.js';
 import { HealthChecker, checkHealthSettings, type CheckedService, type HealthCheckSettings, type HealthState } from '../health.js';
 import type { Ipvs } from '../ipvs.js';
+import { serveMetrics } from '../metrics.js';
 import { canonicalOrSelf } from '../address.js';
 import type { ServiceKey } from '../types.js';
 import type { CliIo } from './io.js';
@@ -109,6 +110,8 @@ export interface RunOptions {
   prune: PruneMode;
   json: boolean;
   restoreOnExit: boolean;
+  /** Serve Prometheus metrics (with the checks' states) here. */
+  metrics?: { host: string; port: number };
   /** Resolves with the signal that asks to stop; `reload` is called for each SIGHUP. */
   signals: { stopped: Promise<string>; onReload: (reload: () => void) => void };
 }
@@ -155,6 +158,8 @@ export async function runChecks(o: RunOptions): Promise<number> {
   const first = await load();
   if (!first) return 2;
   let checker = await start(first, []);
+  const server = o.metrics ? await serveMetrics(o.ipvs, { ...o.metrics, health: () => checker.states() }) : undefined;
+  if (server) log('metrics', { listen: `${server.address.host}:${server.address.port}` }, `serving /metrics on ${server.address.host}:${server.address.port}`);
   let reloading = Promise.resolve();
   o.signals.onReload(() => {
     reloading = reloading.then(async () => {
@@ -171,6 +176,7 @@ export async function runChecks(o: RunOptions): Promise<number> {
   });
   const signal = await o.signals.stopped;
   await reloading;
+  await server?.close();
   await checker.stop({ restore: o.restoreOnExit });
   log('stopped', { signal, restored: o.restoreOnExit }, `${signal}${o.restoreOnExit ? ': configured weights restored' : ': table left as it is'}`);
   return 0;

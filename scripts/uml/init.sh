@@ -31,6 +31,9 @@ halt() {
 mount -t proc proc /proc || fail "cannot mount /proc"
 mount -t sysfs sysfs /sys || fail "cannot mount /sys"
 mount -t tmpfs -o mode=0755 tmpfs /run || fail "cannot mount a tmpfs on /run"
+# /dev is the guest's devtmpfs (mounted by the kernel); pseudo-terminals
+# (tmux, node-pty in tests) need a devpts beside it.
+mkdir -p /dev/pts && mount -t devpts -o ptmxmode=0666 devpts /dev/pts 2>/dev/null
 mkdir -p /run/netns
 # Kernel messages stay on the console, never in the command's output.
 dmesg -n 1 2>/dev/null

@@ -47,10 +47,11 @@ const NOT_INSTALLED: Record<string, string> = {
 };
 
 /** Run a command on the host (or guest) side, outside any test namespace; never throws. */
-export function run(cmd: string, args: readonly string[] = [], options: { input?: string; timeoutMs?: number } = {}): ExecResult {
+export function run(cmd: string, args: readonly string[] = [], options: { input?: string; timeoutMs?: number; env?: NodeJS.ProcessEnv } = {}): ExecResult {
   const r = spawnSync(cmd, args, {
     encoding: 'utf8',
     input: options.input,
+    ...(options.env ? { env: options.env } : {}),
     timeout: options.timeoutMs ?? 30_000,
     stdio: [options.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
   });
