@@ -54,6 +54,9 @@ export default defineConfig({
         test: {
           name: 'kernel',
           include: ['test/kernel/**/*.test.ts'],
+          // scripts/test.mjs leaves files out of a pass this way (the CLI's
+          // --exclude does not reach a project's own list).
+          exclude: [...exclude, ...(process.env.IPVS_TEST_EXCLUDE ?? '').split(',').filter(Boolean)],
           // The UML guest has one slow CPU.
           testTimeout: 60_000,
           hookTimeout: 60_000,
