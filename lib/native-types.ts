@@ -160,6 +160,9 @@ export interface HostBinding {
   createVeth(spec: RawVethSpec): Promise<void>;
   createBridge(netns: string | null, name: string): Promise<void>;
   addRoute(netns: string | null, dev: string, dst: string | null, prefixLength: number, gateway: string | null): Promise<void>;
+  setRoute(netns: string | null, dst: string, prefixLength: number, hops: { gateway: string | null; dev: string; weight: number }[], replace: boolean): Promise<void>;
+  deleteRoute(netns: string | null, dst: string, prefixLength: number): Promise<void>;
+  listRoutes(netns: string | null, family: 4 | 6): Promise<{ destination: string; prefixLength: number; nextHops: { gateway: string | null; dev: string; weight: number }[] }[]>;
   /** `path` relative to /proc/sys (`net/ipv4/...`); `key` as the caller wrote it, for messages. */
   readSysctl(netns: string | null, path: string, key: string): Promise<string>;
   writeSysctl(netns: string | null, path: string, key: string, value: string): Promise<void>;

@@ -1,5 +1,7 @@
 #include "host/links.h"
 
+#include <unordered_map>
+
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -158,6 +160,54 @@ void addRoute(const std::string& netns, const std::string& dev, const IpAddress*
     std::string what = dst ? describe(*dst, prefixLength) : "default";
     rethrow(e, "cannot add route " + what + (gateway ? " via " + formatIp(*gateway) : "") + " dev " + dev);
   }
+}
+
+void setRoute(const std::string& netns, const IpAddress& dst, int prefixLength, const std::vector<NamedHop>& hops,
+              bool replace) {
+  Rtnl rt(netns);
+  std::vector<NextHop> resolved;
+  std::string words;
+  for (const NamedHop& h : hops) {
+    NextHop n;
+    n.gateway = h.gateway;
+    n.index = rt.link(h.dev).index;
+    n.weight = h.weight;
+    resolved.push_back(n);
+    words += std::string(words.empty() ? "" : ",") + (h.gateway.family != AF_UNSPEC ? " via " + formatIp(h.gateway) : "") +
+             " dev " + h.dev + (hops.size() > 1 ? " weight " + std::to_string(h.weight) : "");
+  }
+  try {
+    rt.setRoute(dst, prefixLength, resolved, replace);
+  } catch (const nl::Error& e) {
+    rethrow(e, std::string("cannot ") + (replace ? "replace" : "add") + " route " + describe(dst, prefixLength) + words);
+  }
+}
+
+void deleteRoute(const std::string& netns, const IpAddress& dst, int prefixLength) {
+  Rtnl rt(netns);
+  try {
+    rt.deleteRoute(dst, prefixLength);
+  } catch (const nl::Error& e) {
+    rethrow(e, "cannot delete route " + describe(dst, prefixLength));
+  }
+}
+
+std::vector<NamedRoute> listRoutes(const std::string& netns, int family) {
+  Rtnl rt(netns);
+  std::unordered_map<int, std::string> names;
+  for (const Link& l : rt.links()) names[l.index] = l.name;
+  std::vector<NamedRoute> out;
+  for (const Route& r : rt.routes(family)) {
+    NamedRoute n;
+    n.dst = r.dst;
+    n.prefixLength = r.prefixLength;
+    for (const NextHop& h : r.nextHops) {
+      auto it = names.find(h.index);
+      n.hops.push_back({h.gateway, it != names.end() ? it->second : std::to_string(h.index), h.weight});
+    }
+    out.push_back(std::move(n));
+  }
+  return out;
 }
 
 }  // namespace host

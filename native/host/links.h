@@ -39,4 +39,24 @@ void createBridge(const std::string& netns, const std::string& name);
 void addRoute(const std::string& netns, const std::string& dev, const IpAddress* dst, int prefixLength,
               const IpAddress* gateway);
 
+// A next hop by link name, as JavaScript gives it.
+struct NamedHop {
+  IpAddress gateway;  // AF_UNSPEC: none
+  std::string dev;
+  int weight = 1;
+};
+// A route to dst/prefixLength over one hop or several (multipath, weighted);
+// `replace` swaps the existing route for it.
+void setRoute(const std::string& netns, const IpAddress& dst, int prefixLength, const std::vector<NamedHop>& hops,
+              bool replace);
+// Deletes the route to dst/prefixLength; ESRCH when there is none.
+void deleteRoute(const std::string& netns, const IpAddress& dst, int prefixLength);
+// A route with its hops' links by name.
+struct NamedRoute {
+  IpAddress dst;
+  int prefixLength = 0;
+  std::vector<NamedHop> hops;
+};
+std::vector<NamedRoute> listRoutes(const std::string& netns, int family);
+
 }  // namespace host

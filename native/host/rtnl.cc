@@ -256,6 +256,107 @@ void Rtnl::addRoute(int family, const IpAddress* dst, int prefixLength, const Ip
   });
 }
 
+void Rtnl::setRoute(const IpAddress& dst, int prefixLength, const std::vector<NextHop>& hops, bool replace) {
+  rtmsg rtm{};
+  rtm.rtm_family = static_cast<uint8_t>(dst.family);
+  rtm.rtm_dst_len = static_cast<uint8_t>(prefixLength);
+  rtm.rtm_table = RT_TABLE_MAIN;
+  rtm.rtm_protocol = RTPROT_BOOT;
+  bool viaGateway = !hops.empty() && hops.front().gateway.family != AF_UNSPEC;
+  rtm.rtm_scope = viaGateway ? RT_SCOPE_UNIVERSE : RT_SCOPE_LINK;
+  rtm.rtm_type = RTN_UNICAST;
+  uint16_t flags = NLM_F_CREATE | (replace ? NLM_F_REPLACE : NLM_F_EXCL);
+  request(RTM_NEWROUTE, flags, &rtm, sizeof rtm, [&](nl::Writer& w) {
+    w.put(RTA_DST, dst.bytes, dst.size());
+    if (hops.size() == 1) {
+      const NextHop& h = hops.front();
+      if (h.gateway.family != AF_UNSPEC) w.put(RTA_GATEWAY, h.gateway.bytes, h.gateway.size());
+      w.putU32(RTA_OIF, static_cast<uint32_t>(h.index));
+      return;
+    }
+    // RTA_MULTIPATH: rtnexthop structs, each followed by its own attributes.
+    std::vector<uint8_t> mp;
+    for (const NextHop& h : hops) {
+      size_t at = mp.size();
+      mp.resize(at + RTNH_ALIGN(sizeof(rtnexthop)));
+      rtnexthop nh{};
+      nh.rtnh_ifindex = h.index;
+      nh.rtnh_hops = static_cast<unsigned char>(h.weight - 1);  // the kernel's weight is hops + 1
+      if (h.gateway.family != AF_UNSPEC) {
+        size_t ga = mp.size();
+        size_t alen = RTA_LENGTH(h.gateway.size());
+        mp.resize(ga + RTA_ALIGN(alen));
+        rtattr ra{};
+        ra.rta_len = static_cast<unsigned short>(alen);
+        ra.rta_type = RTA_GATEWAY;
+        std::memcpy(&mp[ga], &ra, sizeof ra);
+        std::memcpy(&mp[ga + RTA_LENGTH(0)], h.gateway.bytes, h.gateway.size());
+      }
+      nh.rtnh_len = static_cast<unsigned short>(mp.size() - at);
+      std::memcpy(&mp[at], &nh, sizeof nh);
+    }
+    w.put(RTA_MULTIPATH, mp.data(), mp.size());
+  });
+}
+
+void Rtnl::deleteRoute(const IpAddress& dst, int prefixLength) {
+  rtmsg rtm{};
+  rtm.rtm_family = static_cast<uint8_t>(dst.family);
+  rtm.rtm_dst_len = static_cast<uint8_t>(prefixLength);
+  rtm.rtm_table = RT_TABLE_MAIN;
+  rtm.rtm_scope = RT_SCOPE_NOWHERE;
+  request(RTM_DELROUTE, 0, &rtm, sizeof rtm, [&](nl::Writer& w) { w.put(RTA_DST, dst.bytes, dst.size()); });
+}
+
+std::vector<Route> Rtnl::routes(int family) {
+  std::vector<Route> out;
+  rtmsg filter{};
+  filter.rtm_family = static_cast<uint8_t>(family);
+  dump(
+      RTM_GETROUTE, &filter, sizeof filter, nullptr,
+      [&](const nlmsghdr& h) {
+        if (h.nlmsg_type != RTM_NEWROUTE) return;
+        const uint8_t* attrs;
+        size_t len;
+        const auto& rtm = payload<rtmsg>(h, attrs, len, "RTM_NEWROUTE");
+        if (rtm.rtm_family != family || rtm.rtm_type != RTN_UNICAST) return;
+        nl::AttrTable<RTA_MAX + 1> tb(attrs, len);
+        uint32_t table = tb.get(RTA_TABLE) ? tb.get(RTA_TABLE)->u32() : rtm.rtm_table;
+        if (table != RT_TABLE_MAIN) return;
+        Route r;
+        r.prefixLength = rtm.rtm_dst_len;
+        if (const nl::Attr* d = tb.get(RTA_DST)) r.dst = ipFromBytes(family, d->data(), d->size());
+        else r.dst.family = family;
+        if (const nl::Attr* mp = tb.get(RTA_MULTIPATH)) {
+          const uint8_t* p = mp->data();
+          size_t left = mp->size();
+          while (left >= sizeof(rtnexthop)) {
+            rtnexthop nh;
+            std::memcpy(&nh, p, sizeof nh);
+            if (nh.rtnh_len < sizeof nh || nh.rtnh_len > left) throw nl::ParseError("RTA_MULTIPATH: a next hop overruns the attribute");
+            NextHop hop;
+            hop.index = nh.rtnh_ifindex;
+            hop.weight = nh.rtnh_hops + 1;
+            nl::AttrTable<RTA_MAX + 1> sub(p + RTNH_ALIGN(sizeof nh), nh.rtnh_len - RTNH_ALIGN(sizeof nh));
+            if (const nl::Attr* g = sub.get(RTA_GATEWAY)) hop.gateway = ipFromBytes(family, g->data(), g->size());
+            r.nextHops.push_back(hop);
+            size_t step = RTNH_ALIGN(nh.rtnh_len);
+            if (step >= left) break;
+            p += step;
+            left -= step;
+          }
+        } else {
+          NextHop hop;
+          if (const nl::Attr* g = tb.get(RTA_GATEWAY)) hop.gateway = ipFromBytes(family, g->data(), g->size());
+          if (const nl::Attr* o = tb.get(RTA_OIF)) hop.index = static_cast<int>(o->u32());
+          r.nextHops.push_back(hop);
+        }
+        out.push_back(std::move(r));
+      },
+      [&] { out.clear(); });
+  return out;
+}
+
 void Rtnl::deleteLink(int index) {
   ifinfomsg ifi{};
   ifi.ifi_index = index;

@@ -33,6 +33,20 @@ struct Address {
   uint32_t flags = 0;  // IFA_F_*
 };
 
+// One next hop of a route: a gateway on a link, with a weight (1–256).
+struct NextHop {
+  IpAddress gateway;  // family AF_UNSPEC: none (a directly connected route)
+  int index = 0;      // the link
+  int weight = 1;
+};
+
+// A route of the main table as a dump shows it.
+struct Route {
+  IpAddress dst;  // family AF_UNSPEC with prefixLength 0: the default route
+  int prefixLength = 0;
+  std::vector<NextHop> nextHops;  // one for a plain route, more for multipath
+};
+
 // What identifies an address to add or delete on one device.
 struct AddressSpec {
   IpAddress address;
@@ -72,6 +86,13 @@ class Rtnl {
   void setMaster(int index, int masterIndex);
   // A unicast route in the main table; `dst` null = default route.
   void addRoute(int family, const IpAddress* dst, int prefixLength, const IpAddress* gateway, int oif);
+  // A unicast route to dst/prefixLength over `hops` (RTA_MULTIPATH when more
+  // than one, each with its weight); `replace` swaps an existing route for
+  // it, else the kernel's EEXIST comes through.
+  void setRoute(const IpAddress& dst, int prefixLength, const std::vector<NextHop>& hops, bool replace);
+  void deleteRoute(const IpAddress& dst, int prefixLength);
+  // The main table's unicast routes of `family`.
+  std::vector<Route> routes(int family);
   void deleteLink(int index);
 
  private:

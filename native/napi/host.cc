@@ -184,6 +184,62 @@ Napi::Value AddRoute(const Napi::CallbackInfo& info) {
   });
 }
 
+// setRoute(netns, dst, prefixLength, [{ gateway|null, dev, weight }], replace)
+Napi::Value SetRoute(const Napi::CallbackInfo& info) {
+  std::string netns = netnsArg(info[0]);
+  host::IpAddress dst = ipArg(info[1], "destination");
+  int prefix = intArg(info[2], "prefixLength", 0, dst.maxPrefix());
+  if (!info[3].IsArray()) throw Napi::TypeError::New(info.Env(), "setRoute: nextHops must be an array");
+  Napi::Array arr = info[3].As<Napi::Array>();
+  std::vector<host::NamedHop> hops;
+  for (uint32_t i = 0; i < arr.Length(); ++i) {
+    Napi::Object o = arr.Get(i).As<Napi::Object>();
+    host::NamedHop h;
+    if (o.Get("gateway").IsString()) h.gateway = ipArg(o.Get("gateway"), "gateway");
+    h.dev = str(o.Get("dev"), "dev");
+    h.weight = intArg(o.Get("weight"), "weight", 1, 256);
+    hops.push_back(std::move(h));
+  }
+  bool replace = info[4].ToBoolean().Value();
+  return queue(info.Env(), "setRoute", [=] { host::setRoute(netns, dst, prefix, hops, replace); });
+}
+
+Napi::Value DeleteRoute(const Napi::CallbackInfo& info) {
+  std::string netns = netnsArg(info[0]);
+  host::IpAddress dst = ipArg(info[1], "destination");
+  int prefix = intArg(info[2], "prefixLength", 0, dst.maxPrefix());
+  return queue(info.Env(), "deleteRoute", [=] { host::deleteRoute(netns, dst, prefix); });
+}
+
+// listRoutes(netns, family 4|6): [{ destination, prefixLength, nextHops: [{ gateway|null, dev, weight }] }]
+Napi::Value ListRoutes(const Napi::CallbackInfo& info) {
+  std::string netns = netnsArg(info[0]);
+  int family = intArg(info[1], "family", 4, 6) == 6 ? AF_INET6 : AF_INET;
+  auto routes = std::make_shared<std::vector<host::NamedRoute>>();
+  return queue(
+      info.Env(), "listRoutes", [=] { *routes = host::listRoutes(netns, family); },
+      [routes](Napi::Env env) -> Napi::Value {
+        Napi::Array arr = Napi::Array::New(env, routes->size());
+        for (size_t i = 0; i < routes->size(); ++i) {
+          const host::NamedRoute& r = (*routes)[i];
+          Napi::Object o = Napi::Object::New(env);
+          o.Set("destination", host::formatIp(r.dst));
+          o.Set("prefixLength", r.prefixLength);
+          Napi::Array hops = Napi::Array::New(env, r.hops.size());
+          for (size_t j = 0; j < r.hops.size(); ++j) {
+            Napi::Object h = Napi::Object::New(env);
+            h.Set("gateway", r.hops[j].gateway.family == AF_UNSPEC ? env.Null() : Napi::String::New(env, host::formatIp(r.hops[j].gateway)));
+            h.Set("dev", r.hops[j].dev);
+            h.Set("weight", r.hops[j].weight);
+            hops.Set(j, h);
+          }
+          o.Set("nextHops", hops);
+          arr.Set(i, o);
+        }
+        return arr;
+      });
+}
+
 Napi::Value ReadSysctl(const Napi::CallbackInfo& info) {
   std::string netns = netnsArg(info[0]), path = str(info[1], "path"), key = str(info[2], "key");
   auto value = std::make_shared<std::string>();
@@ -300,6 +356,9 @@ void InitHost(Napi::Env env, Napi::Object exports) {
   h.Set("createVeth", napi_job::function(env, "createVeth", CreateVeth));
   h.Set("createBridge", napi_job::function(env, "createBridge", CreateBridge));
   h.Set("addRoute", napi_job::function(env, "addRoute", AddRoute));
+  h.Set("setRoute", napi_job::function(env, "setRoute", SetRoute));
+  h.Set("deleteRoute", napi_job::function(env, "deleteRoute", DeleteRoute));
+  h.Set("listRoutes", napi_job::function(env, "listRoutes", ListRoutes));
   h.Set("readSysctl", napi_job::function(env, "readSysctl", ReadSysctl));
   h.Set("writeSysctl", napi_job::function(env, "writeSysctl", WriteSysctl));
   h.Set("createNetns", napi_job::function(env, "createNetns", CreateNetns));
