@@ -56,7 +56,7 @@ const FORBIDDEN = [
   [/^\.cache\//, 'a cache (.cache/)'],
   // The user guides the CLI's help and the loader's messages point at ship;
   // the developer documents (design, testing, fuzzing) and docs/api do not.
-  [/^docs\/(?!(apply|cli|failover|health|host|install|metrics)\.md$)/, 'developer documentation (docs/ other than the user guides apply, cli, failover, health, host, install, metrics)'],
+  [/^docs\/(?!(apply|cli|failover|health|host|install|metrics|scale-out)\.md$)/, 'developer documentation (docs/ other than the user guides apply, cli, failover, health, host, install, metrics, scale-out)'],
   [/^lib\//, 'TypeScript sources (dist/ has the compiled code)'],
   [/(?<!\.d)\.[cm]?ts$/, 'a TypeScript source'],
   [/\.map$/, 'a source map (its sources are not packed)'],

@@ -13,7 +13,8 @@
 // (scripts/uml.mjs), as the tests do. Needs the build (npm run demo builds it).
 //
 // Further demos are named: `npm run demo -- health` (scripts/demo-health.mjs),
-// `npm run demo -- failover` (scripts/demo-failover.mjs).
+// `npm run demo -- failover` (scripts/demo-failover.mjs), `npm run demo -- scale-out`
+// (scripts/demo-scale-out.mjs).
 import { performance } from 'node:perf_hooks';
 
 import { hostIpvs, runInUml } from './uml.mjs';
@@ -21,7 +22,7 @@ import { hostIpvs, runInUml } from './uml.mjs';
 const started = performance.now();
 const REQUESTS = 690;
 
-const DEMOS = { health: './demo-health.mjs', failover: './demo-failover.mjs' };
+const DEMOS = { health: './demo-health.mjs', failover: './demo-failover.mjs', 'scale-out': './demo-scale-out.mjs' };
 const name = process.argv[2];
 if (name !== undefined && !(name in DEMOS)) {
   console.error(`demo: no demo named '${name}'; there are: the main one (no name), ${Object.keys(DEMOS).join(', ')}`);

@@ -20,7 +20,7 @@ function demoScript(): string {
   const root = join(dirname(bin), '..');
   if (root === repo) return join(repo, 'scripts', 'demo.mjs');
   mkdirSync(join(root, 'scripts', 'uml'), { recursive: true });
-  for (const f of ['demo.mjs', 'demo-health.mjs', 'demo-failover.mjs', 'uml.mjs']) copyFileSync(join(repo, 'scripts', f), join(root, 'scripts', f));
+  for (const f of ['demo.mjs', 'demo-health.mjs', 'demo-failover.mjs', 'demo-scale-out.mjs', 'uml.mjs']) copyFileSync(join(repo, 'scripts', f), join(root, 'scripts', f));
   // uml.mjs imports its helpers from scripts/uml/.
   for (const f of readdirSync(join(repo, 'scripts', 'uml'))) copyFileSync(join(repo, 'scripts', 'uml', f), join(root, 'scripts', 'uml', f));
   return join(root, 'scripts', 'demo.mjs');
@@ -62,5 +62,15 @@ it('npm run demo -- failover: both tables before and after, and every live conne
   expect(r.stdout).toMatch(/announced by gratuitous ARP from [0-9a-f:]{17}$/m);
   expect(r.stdout).toMatch(/director B \(\S+\): 60 established echo connections in its table/);
   expect(r.stdout).toMatch(/^60\/60 connections survived the failover$/m);
+  expect(ok(run('ip', ['netns', 'list']))).toBe(before);
+}, 120_000);
+
+it('npm run demo -- scale-out: per-director counts before and after a director loss, and every connection survives', () => {
+  const before = ok(run('ip', ['netns', 'list']));
+  const r = run(process.execPath, [demoScript(), 'scale-out'], { timeoutMs: 90_000 });
+  expect(r.stderr).toBe('');
+  expect(r.status, r.stdout).toBe(0);
+  expect(r.stdout.match(/^ {3}d[123] \(10\.77\.0\.[123]\): +\d+ established/gm)).toHaveLength(6);
+  expect(r.stdout).toMatch(/^200\/200 connections survived$/m);
   expect(ok(run('ip', ['netns', 'list']))).toBe(before);
 }, 120_000);
