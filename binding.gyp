@@ -11,7 +11,7 @@
         "native/nl/netns.cc",
         "native/nl/uring.cc",
         "native/napi/convert.cc",
-        "native/napi/records.cc",
+        "native/ipvs/records.cc",
         "native/napi/job.cc",
         "native/napi/addon.cc",
         "native/host/ip.cc",

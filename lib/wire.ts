@@ -1,5 +1,5 @@
 /**
- * The addon's record format, both ways (`native/napi/records.h`).
+ * The addon's record format, both ways (`native/ipvs/records.h`).
  *
  * Requests: validated service and destination commands packed into
  * fixed-size records, numbers only, names by index. Writing a record
@@ -38,7 +38,7 @@ import type {
   Stats,
 } from './types.js';
 
-// Word offsets; must match native/napi/records.h.
+// Word offsets; must match native/ipvs/records.h.
 const W_CMD = 0;
 const W_SVC_FAMILY = 1;
 const W_SVC_PROTOCOL = 2;
@@ -267,10 +267,10 @@ export const RECORD_OFFSETS = {
 } as const;
 
 // ---------------------------------------------------------------------------
-// Replies: fixed-size records from native/napi/records.h, read straight into
+// Replies: fixed-size records from native/ipvs/records.h, read straight into
 // the public objects.
 
-// Word offsets of reply records; must match native/napi/records.h.
+// Word offsets of reply records; must match native/ipvs/records.h.
 const R_WORDS = 40;
 const RS_DEST_COUNT = 0;
 const RS_FAMILY = 1;

@@ -1,7 +1,7 @@
 // Feeds arbitrary bytes to every parser of the native core the way the client
 // does (netlink messages -> ACK or generic-netlink payload -> IPVS objects),
 // plus a generic walk that tries every typed read on every attribute.
-// Shared by nl_selftest (random mutations) and nl_fuzz (libFuzzer).
+// Shared by nl_selftest (random mutations) and fuzz_ipvs_reply (libFuzzer).
 //
 // Contract under test: each parser returns or throws nl::ParseError. Anything
 // else escapes parseEverything(); an out-of-bounds read or undefined behaviour

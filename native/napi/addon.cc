@@ -19,7 +19,7 @@
 #include "napi/convert.h"
 #include "napi/host.h"
 #include "napi/job.h"
-#include "napi/records.h"
+#include "ipvs/records.h"
 
 namespace {
 

@@ -5,7 +5,7 @@
 #include <cmath>
 #include <string>
 
-#include "napi/records.h"
+#include "ipvs/records.h"
 
 namespace napi_conv {
 

@@ -4,11 +4,11 @@
 #include <napi.h>
 
 #include "ipvs/client.h"
-#include "napi/records.h"
+#include "ipvs/records.h"
 
 namespace napi_conv {
 
-// Copies packed records (napi/records.h) and the names they index; throws a
+// Copies packed records (ipvs/records.h) and the names they index; throws a
 // TypeError on a malformed record.
 records::Requests requestsFromRecords(const Napi::Value& records, const Napi::Value& names);
 // Reads a daemon or timeouts command (RawControl in lib/native.ts).

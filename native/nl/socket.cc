@@ -180,7 +180,8 @@ size_t Socket::receive() {
         receiveFailed(fault, "recvmsg(netlink)");
         continue;
       }
-      std::memcpy(buf_.data(), dg.data(), dg.size());
+      // An empty datagram has no data pointer, which memcpy may not be given (fuzz_socket found it).
+      if (!dg.empty()) std::memcpy(buf_.data(), dg.data(), dg.size());
       return dg.size();
     }
     sockaddr_nl from{};
@@ -234,7 +235,8 @@ size_t Socket::receiveMany(size_t max, size_t slotSize) {
       for (; n < max && !carried_.empty(); ++n) {
         std::vector<uint8_t>& dg = carried_.front();
         if (dg.size() > slotSize) throw Error(EMSGSIZE, "netlink reply larger than its receive slot");
-        std::memcpy(batchBuf_.data() + n * slotSize, dg.data(), dg.size());
+        // An empty datagram has no data pointer to give memcpy (fuzz_socket found it).
+        if (!dg.empty()) std::memcpy(batchBuf_.data() + n * slotSize, dg.data(), dg.size());
         msgs[n].msg_len = static_cast<unsigned>(dg.size());
         msgs[n].msg_hdr.msg_flags = 0;
         carried_.pop_front();

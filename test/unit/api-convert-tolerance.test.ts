@@ -2,7 +2,7 @@
 // correctly, and what newer kernels add is ignored. The kernel under test
 // (6.1) reports everything, so these run on the decoding layer: reply records
 // as the addon hands them over (test/unit/replies.ts builds them by
-// native/napi/records.h) decoded by lib/wire.ts, the code every read of the
+// native/ipvs/records.h) decoded by lib/wire.ts, the code every read of the
 // Ipvs class goes through. (The attribute level — STATS without STATS64, no
 // destination ADDR_FAMILY before 3.18, unknown attributes — is the native
 // codec's, checked by native/fuzz/selftest.cc.)

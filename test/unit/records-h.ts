@@ -1,11 +1,11 @@
 /**
- * The record layout as native/napi/records.h declares it, read from the
+ * The record layout as native/ipvs/records.h declares it, read from the
  * header text itself, so the unit tests lay out and read records by the C++
  * side's offsets rather than by lib/wire.ts's own copy of them.
  */
 import { readFileSync } from 'node:fs';
 
-const HEADER = new URL('../../native/napi/records.h', import.meta.url);
+const HEADER = new URL('../../native/ipvs/records.h', import.meta.url);
 
 /** The header text, comments removed. */
 const text = readFileSync(HEADER, 'utf8')

@@ -1,6 +1,6 @@
 /**
  * Fakes of the addon's replies for the codec tests of lib/wire.ts: reply
- * records laid out by hand at the offsets native/napi/records.h declares (read
+ * records laid out by hand at the offsets native/ipvs/records.h declares (read
  * from the header, see records-h.ts), and a "kernel echo" that turns request
  * records into the reply records the kernel would send back for them.
  */

@@ -37,7 +37,7 @@ describe('snapshot({ consistent, maxReads })', () => {
 });
 
 describe('tableFingerprint', () => {
-  const R = 40; // words per record (native/napi/records.h)
+  const R = 40; // words per record (native/ipvs/records.h)
   const reply = (edit?: (w: Uint32Array) => void) => {
     const words = new Uint32Array(R * 3);
     words[0] = 2; // a service with two destinations

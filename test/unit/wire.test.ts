@@ -1,7 +1,7 @@
 /**
  * lib/wire.ts, both ways: request records written by RecordWriter, and reply
  * records (laid out here as the addon lays them out, see replies.ts) decoded
- * into the public objects. Offsets come from native/napi/records.h itself.
+ * into the public objects. Offsets come from native/ipvs/records.h itself.
  */
 import { readFileSync } from 'node:fs';
 
@@ -142,7 +142,7 @@ const NO_DEST = {
 
 // ---------------------------------------------------------------------------
 
-describe('lib/wire.ts and native/napi/records.h agree', () => {
+describe('lib/wire.ts and native/ipvs/records.h agree', () => {
   /** `kSvcFamily` → `svcFamily`: the TypeScript name of a header name. */
   const tsName = (k: string) => k.charAt(1).toLowerCase() + k.slice(2);
 
@@ -198,7 +198,7 @@ describe('lib/wire.ts and native/napi/records.h agree', () => {
   });
 
   test('records.cc writes the counters in the order the decoder reads them', () => {
-    const cc = readFileSync(new URL('../../native/napi/records.cc', import.meta.url), 'utf8');
+    const cc = readFileSync(new URL('../../native/ipvs/records.cc', import.meta.url), 'utf8');
     const m = /const uint64_t values\[10\]\s*=\s*\{([^}]*)\}/.exec(cc);
     expect(m, 'putStats in records.cc').not.toBeNull();
     const order = (m?.[1] ?? '').split(',').map((s) => s.trim().replace(/^st\./, ''));
