@@ -96,23 +96,55 @@ const header = (f: Family): string => `# HELP ${f.name} ${f.help}\n# TYPE ${f.na
  * @returns The exposition text.
  */
 export async function formatMetrics(table: readonly ServiceWithDestinations[], options: MetricsOptions = {}): Promise<string> {
-  const pace = new Pacer();
   const parts: string[] = [];
-  const labels = table.map((s) => serviceLabels(s));
+  for await (const chunk of metricsChunks(table, options)) parts.push(chunk);
+  return parts.join('');
+}
+
+/** Text of at most about this many lines per chunk: one joined string, not a million little ones. */
+const CHUNK_LINES = 512;
+
+/**
+ * The same text as {@link formatMetrics}, in chunks of a few thousand lines,
+ * handing the event loop a turn every few milliseconds: what the endpoint
+ * streams, so that a scrape of a large table never builds (or joins) it all
+ * at once.
+ *
+ * @internal
+ */
+export async function* metricsChunks(table: readonly ServiceWithDestinations[], options: MetricsOptions = {}): AsyncGenerator<string> {
+  const pace = new Pacer();
+  let lines: string[] = [];
+  const flush = (): string => {
+    const chunk = lines.join('');
+    lines = [];
+    return chunk;
+  };
+  const labels: string[] = [];
+  for (let i = 0; i < table.length; i++) {
+    if ((i & 255) === 0 && pace.due()) await pace.yield();
+    labels.push(serviceLabels(table[i]!));
+  }
   for (const [family, value] of SERVICE_METRICS) {
-    parts.push(header(family));
+    lines.push(header(family));
     for (let i = 0; i < table.length; i++) {
-      if ((i & 255) === 0 && pace.due()) await pace.yield();
-      parts.push(`${family.name}{${labels[i]}} ${value(table[i]!)}\n`);
+      lines.push(`${family.name}{${labels[i]}} ${value(table[i]!)}\n`);
+      if (lines.length >= CHUNK_LINES) {
+        yield flush();
+        if (pace.due()) await pace.yield();
+      }
     }
   }
   for (const [family, value] of DESTINATION_METRICS) {
-    parts.push(header(family));
+    lines.push(header(family));
     for (let i = 0; i < table.length; i++) {
-      if ((i & 63) === 0 && pace.due()) await pace.yield();
       const s = table[i]!;
       for (const d of s.destinations) {
-        parts.push(`${family.name}{${labels[i]},real_server="${escape(d.address)}",real_server_port="${d.port}"} ${value(d)}\n`);
+        lines.push(`${family.name}{${labels[i]},real_server="${escape(d.address)}",real_server_port="${d.port}"} ${value(d)}\n`);
+      }
+      if (lines.length >= CHUNK_LINES) {
+        yield flush();
+        if (pace.due()) await pace.yield();
       }
     }
   }
@@ -120,8 +152,8 @@ export async function formatMetrics(table: readonly ServiceWithDestinations[], o
     const up = { name: 'ipvs_real_server_up', type: 'gauge' as const, help: 'The health check says the real server is up (1) or down (0).' };
     const since = { name: 'ipvs_real_server_state_change_timestamp_seconds', type: 'gauge' as const, help: 'When the health-check state last changed (Unix time).' };
     const rows = options.health.map((h) => `${serviceLabels(h.service)},real_server="${escape(h.destination.address)}",real_server_port="${h.destination.port}"`);
-    parts.push(header(up), ...options.health.map((h, i) => `${up.name}{${rows[i]}} ${h.state === 'up' ? 1 : 0}\n`));
-    parts.push(header(since), ...options.health.map((h, i) => `${since.name}{${rows[i]}} ${(h.since.getTime() / 1000).toFixed(3)}\n`));
+    lines.push(header(up), ...options.health.map((h, i) => `${up.name}{${rows[i]}} ${h.state === 'up' ? 1 : 0}\n`));
+    lines.push(header(since), ...options.health.map((h, i) => `${since.name}{${rows[i]}} ${(h.since.getTime() / 1000).toFixed(3)}\n`));
   }
   if (options.self) {
     const self: [Family, number][] = [
@@ -129,9 +161,9 @@ export async function formatMetrics(table: readonly ServiceWithDestinations[], o
       [{ name: 'ipvs_scrapes_total', type: 'counter', help: 'Scrapes served.' }, options.self.scrapes],
       [{ name: 'ipvs_scrape_errors_total', type: 'counter', help: 'Scrapes that failed to read the table.' }, options.self.errors],
     ];
-    for (const [family, value] of self) parts.push(header(family), `${family.name} ${value}\n`);
+    for (const [family, value] of self) lines.push(header(family), `${family.name} ${value}\n`);
   }
-  return parts.join('');
+  if (lines.length) yield flush();
 }
 
 /** Options of {@link serveMetrics}. */
@@ -164,31 +196,53 @@ export interface MetricsServer {
  * `ipvs_scrape_errors_total`.
  */
 export async function serveMetrics(ipvs: MetricsSource, options: ServeMetricsOptions): Promise<MetricsServer> {
-  let inFlight: Promise<string> | undefined;
+  // Scrapes that arrive while a read is under way share it; each streams its own text.
+  let inFlight: Promise<{ table: ServiceWithDestinations[]; readSeconds: number }> | undefined;
   let errors = 0;
   let scrapes = 0;
-  const scrape = async (): Promise<string> => {
+  const read = async (): Promise<{ table: ServiceWithDestinations[]; readSeconds: number }> => {
     const t = performance.now();
     try {
       const table = await ipvs.snapshot();
-      const readSeconds = (performance.now() - t) / 1000;
       scrapes++;
-      return await formatMetrics(table, { ...(options.health ? { health: options.health() } : {}), self: { readSeconds, errors, scrapes } });
+      return { table, readSeconds: (performance.now() - t) / 1000 };
     } catch (e) {
       errors++;
       throw e;
     }
+  };
+  const serve = async (res: http.ServerResponse): Promise<void> => {
+    let got;
+    try {
+      inFlight ??= read().finally(() => (inFlight = undefined));
+      got = await inFlight;
+    } catch (e) {
+      res.writeHead(503, { 'content-type': 'text/plain' }).end(`reading the IPVS table failed: ${e instanceof Error ? e.message : String(e)}\n`);
+      return;
+    }
+    res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' });
+    const options2 = { ...(options.health ? { health: options.health() } : {}), self: { readSeconds: got.readSeconds, errors, scrapes } };
+    for await (const chunk of metricsChunks(got.table, options2)) {
+      if (res.destroyed) return;
+      // Respect the client's pace: wait for the socket to drain rather than queue the whole text.
+      if (!res.write(chunk)) {
+        await new Promise<void>((resolve) => {
+          const done = (): void => {
+            res.off('drain', done).off('close', done);
+            resolve();
+          };
+          res.on('drain', done).on('close', done);
+        });
+      }
+    }
+    res.end();
   };
   const server = http.createServer((req, res) => {
     if (req.method !== 'GET' || (req.url !== '/metrics' && !req.url?.startsWith('/metrics?'))) {
       res.writeHead(404, { 'content-type': 'text/plain' }).end('ipvs-ts serves /metrics\n');
       return;
     }
-    inFlight ??= scrape().finally(() => (inFlight = undefined));
-    inFlight.then(
-      (text) => res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' }).end(text),
-      (e: unknown) => res.writeHead(503, { 'content-type': 'text/plain' }).end(`reading the IPVS table failed: ${e instanceof Error ? e.message : String(e)}\n`),
-    );
+    serve(res).catch(() => res.destroy());
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

@@ -14,7 +14,7 @@
 //   batch        batch() of SERVICES x (1 + DESTS) adds, against a C loop that sends
 //                the same messages to its own peer (test/peer/addon.cc, cBatch)
 //   concurrency  10 000 calls in flight on one handle, and 1 000 on each of 8
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
@@ -320,9 +320,44 @@ async function healthScenario() {
   return { scenario: 'health', servers: SERVERS, probes, changes, worstStallMs: worst, peakRssMB: rssMB() };
 }
 
+/**
+ * A Prometheus scrape of the whole table: serveMetrics() over a handle on
+ * the peer, scraped by another process (node's fetch), so the server's event
+ * loop is measured alone. Median scrape time of RUNS, worst stall, bytes.
+ */
+async function metricsScenario() {
+  const { Ipvs, serveMetrics } = await import('../dist/index.js');
+  const { Peer } = peerAddon();
+  const peer = new Peer({ mode: 'model' });
+  peer.populate(SERVICES, DESTS);
+  const ipvs = await openPeerHandle(Ipvs, peer);
+  const server = await serveMetrics(ipvs, { host: '127.0.0.1', port: 0 });
+  const url = `http://127.0.0.1:${server.address.port}/metrics`;
+  const scrape = () =>
+    new Promise((resolve, reject) => {
+      const child = spawn(process.execPath, ['-e', `fetch(${JSON.stringify(url)}).then((r) => r.text()).then((t) => console.log(t.length))`], { stdio: ['ignore', 'pipe', 'inherit'] });
+      let out = '';
+      child.stdout.on('data', (d) => (out += d));
+      child.on('exit', (code) => (code === 0 ? resolve(Number(out)) : reject(new Error(`scrape exited ${code}`))));
+    });
+  const times = [];
+  const stalls = [];
+  let bytes = 0;
+  for (let i = 0; i < RUNS; i++) {
+    const t = performance.now();
+    const { value, worst } = await worstStall(scrape);
+    times.push(performance.now() - t);
+    stalls.push(worst);
+    bytes = value;
+  }
+  await server.close();
+  ipvs.close();
+  return { scenario: 'metrics', services: SERVICES, dests: DESTS, scrapeMs: median(times), worstStallMs: Math.max(...stalls), textMB: bytes / 1e6, peakRssMB: rssMB() };
+}
+
 // --- driver --------------------------------------------------------------------
 
-const SCENARIOS = { snapshot: snapshotScenario, batch: batchScenario, concurrency: concurrencyScenario, connections: connectionsScenario, health: healthScenario };
+const SCENARIOS = { snapshot: snapshotScenario, batch: batchScenario, concurrency: concurrencyScenario, connections: connectionsScenario, health: healthScenario, metrics: metricsScenario };
 const HELPERS = { 'json-parse': jsonParseScenario, 'snapshot-native': snapshotNativeScenario };
 // Where the peer's hand-offs dominate (one per destination dump): one CPU.
 const PINNED = new Set(['snapshot', 'snapshot-native']);
@@ -393,3 +428,5 @@ const h = results.health;
 console.log('');
 console.log(`connections(): ${k.entries} entries (${k.textMB.toFixed(1)} MB of /proc text) into objects in ${ms(k.parseMs)} (median of ${RUNS}); worst event-loop stall ${ms(k.worstStallMs)}; peak RSS ${k.peakRssMB.toFixed(0)} MB`);
 console.log(`HealthChecker: ${h.servers} real servers under check for 5 s: ${h.probes} probes, ${h.changes} table changes; worst event-loop stall ${ms(h.worstStallMs)}; peak RSS ${h.peakRssMB.toFixed(0)} MB`);
+const p = results.metrics;
+console.log(`metrics: a scrape of ${p.services} x ${p.dests} (${p.textMB.toFixed(1)} MB of text) in ${ms(p.scrapeMs)} (median of ${RUNS}, scraped by another process); worst event-loop stall ${ms(p.worstStallMs)}; peak RSS ${p.peakRssMB.toFixed(0)} MB`);
