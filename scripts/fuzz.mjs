@@ -68,6 +68,9 @@ export function runTarget(target, seconds, { merge = true } = {}) {
     fs.mkdirSync(merged, { recursive: true });
     const m = spawnSync(bin, ['-merge=1', '-timeout=10', merged, corpus, work, path.join(seedDir, target)], { encoding: 'utf8', maxBuffer: 64 << 20 });
     if (m.status === 0) {
+      // Inputs named regress-* are findings kept on purpose: a merge that
+      // finds their coverage elsewhere must not drop them.
+      for (const f of fs.readdirSync(corpus).filter((f) => f.startsWith('regress-'))) fs.copyFileSync(path.join(corpus, f), path.join(merged, f));
       fs.rmSync(corpus, { recursive: true, force: true });
       fs.renameSync(merged, corpus);
     }

@@ -505,8 +505,10 @@ void Socket::forgetUnanswered() {
   if (!peer_) return;
   // Counts already there belong to requests before the silent one: take
   // them, then stop waiting for answers that did not come. (One that comes
-  // late only sends a later chain down the plain path once.)
-  for (;;) {
+  // late only sends a later chain down the plain path once.) No more counts
+  // than requests outstanding: a peer that posts without end must not hold
+  // the caller here (fuzz_socket found it).
+  for (uint64_t outstanding = sent_ - acknowledged_; outstanding > 0; --outstanding) {
     pollfd p{answered_.get(), POLLIN, 0};
     if (::poll(&p, 1, 0) <= 0) break;
     uint64_t one;
