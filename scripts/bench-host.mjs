@@ -6,6 +6,7 @@
 // one run; each scenario runs in a fresh node process, so its peak RSS is its own.
 //
 //   node scripts/bench-host.mjs [--services 10000] [--dests 10] [--runs 5]
+//   node scripts/bench-host.mjs --scenario prune    one scenario: its JSON line
 //
 // Scenarios:
 //   snapshot     snapshot() of SERVICES x DESTS served by the peer's model, against
@@ -14,6 +15,10 @@
 //   batch        batch() of SERVICES x (1 + DESTS) adds, against a C loop that sends
 //                the same messages to its own peer (test/peer/addon.cc, cBatch)
 //   concurrency  10 000 calls in flight on one handle, and 1 000 on each of 8
+//   connections  100 000 entries of /proc/net/ip_vs_conn text into objects
+//   health       10 000 real servers under check for 5 s
+//   metrics      a Prometheus scrape of the whole table, from another process
+//   prune        apply --prune owned of the whole table
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
@@ -355,9 +360,46 @@ async function metricsScenario() {
   return { scenario: 'metrics', services: SERVICES, dests: DESTS, scrapeMs: median(times), worstStallMs: Math.max(...stalls), textMB: bytes / 1e6, peakRssMB: rssMB() };
 }
 
+/**
+ * Pruning an owned table: apply() creates SERVICES x DESTS on the peer, then
+ * prunes every service it owns (desired state empty). Median prune time of
+ * RUNS, worst stall during the prunes (the table is created afresh each run).
+ */
+async function pruneScenario() {
+  const { Ipvs, applyDesired } = await import('../dist/index.js');
+  const { Peer } = peerAddon();
+  const peer = new Peer({ mode: 'model' });
+  const ipvs = await openPeerHandle(Ipvs, peer);
+  const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'ipvs-bench-prune-'));
+  const services = Array.from({ length: SERVICES }, (_, i) => ({
+    protocol: 'tcp',
+    address: `10.${i >> 16}.${(i >> 8) & 255}.${i & 255}`,
+    port: 80,
+    destinations: Array.from({ length: DESTS }, (_, j) => ({ address: `192.168.${j}.${(i % 250) + 1}` })),
+  }));
+  const times = [];
+  const stalls = [];
+  try {
+    for (let r = 0; r < RUNS; r++) {
+      const created = await applyDesired(ipvs, { owner: 'bench', services }, { stateDir });
+      if (!created.ok) throw new Error('apply did not create the table');
+      const t = performance.now();
+      const { value, worst } = await worstStall(() => applyDesired(ipvs, { owner: 'bench', services: [] }, { stateDir, prune: 'owned' }));
+      times.push(performance.now() - t);
+      stalls.push(worst);
+      if (!value.ok || value.steps.length !== SERVICES) throw new Error(`prune did ${value.steps.length} steps`);
+    }
+  } finally {
+    ipvs.close();
+    peer.stop();
+    fs.rmSync(stateDir, { recursive: true, force: true });
+  }
+  return { scenario: 'prune', services: SERVICES, dests: DESTS, pruneMs: median(times), worstStallMs: Math.max(...stalls), stallsMs: stalls, peakRssMB: rssMB() };
+}
+
 // --- driver --------------------------------------------------------------------
 
-const SCENARIOS = { snapshot: snapshotScenario, batch: batchScenario, concurrency: concurrencyScenario, connections: connectionsScenario, health: healthScenario, metrics: metricsScenario };
+const SCENARIOS = { snapshot: snapshotScenario, batch: batchScenario, concurrency: concurrencyScenario, connections: connectionsScenario, health: healthScenario, metrics: metricsScenario, prune: pruneScenario };
 const HELPERS = { 'json-parse': jsonParseScenario, 'snapshot-native': snapshotNativeScenario };
 // Where the peer's hand-offs dominate (one per destination dump): one CPU.
 const PINNED = new Set(['snapshot', 'snapshot-native']);
@@ -430,3 +472,5 @@ console.log(`connections(): ${k.entries} entries (${k.textMB.toFixed(1)} MB of /
 console.log(`HealthChecker: ${h.servers} real servers under check for 5 s: ${h.probes} probes, ${h.changes} table changes; worst event-loop stall ${ms(h.worstStallMs)}; peak RSS ${h.peakRssMB.toFixed(0)} MB`);
 const p = results.metrics;
 console.log(`metrics: a scrape of ${p.services} x ${p.dests} (${p.textMB.toFixed(1)} MB of text) in ${ms(p.scrapeMs)} (median of ${RUNS}, scraped by another process); worst event-loop stall ${ms(p.worstStallMs)}; peak RSS ${p.peakRssMB.toFixed(0)} MB`);
+const q = results.prune;
+console.log(`apply --prune owned of ${q.services} x ${q.dests} owned: ${ms(q.pruneMs)} (median of ${RUNS}); worst event-loop stall ${ms(q.worstStallMs)}; peak RSS ${q.peakRssMB.toFixed(0)} MB`);
