@@ -86,6 +86,30 @@ describe('HealthChecker', () => {
     expect(checker.states()[0]).toMatchObject({ state: 'up', reason: 'healthy' });
   });
 
+  it('arms the first probes of many servers a slice per turn: each is probed; a stop while arming arms no more', async () => {
+    // 1 200 servers: more than one slice of first probes (500 a turn).
+    const services = Array.from({ length: 12 }, (_, s) => {
+      const addresses = Array.from({ length: 100 }, (_, d) => `10.0.${s}.${d + 1}`);
+      const probe = scriptedProbe(Object.fromEntries(addresses.map((a) => [a, ['ok']])));
+      const spec = { ...service(probe, addresses), service: { ...SERVICE, port: 1000 + s } };
+      return { probe, spec: { ...spec, destinations: addresses.map((address) => ({ address, weight: 100 })) } };
+    });
+    const checker = new HealthChecker(recordingTable(), services.map((x) => x.spec), { concurrency: 1200 });
+    const probed = new Set<string>();
+    checker.on('probe', (e) => probed.add(e.destination.address));
+    checker.start();
+    while (probed.size < 1200) await new Promise((r) => setTimeout(r, 5));
+    await checker.stop();
+    expect(services.every((x) => Object.values(x.probe.calls).every((n) => n >= 1))).toBe(true);
+
+    const idle = scriptedProbe(Object.fromEntries(services.flatMap((x) => Object.keys(x.probe.calls)).map((a) => [a, ['ok']])));
+    const stopped = new HealthChecker(recordingTable(), services.map((x, s) => ({ ...x.spec, check: { ...x.spec.check!, probe: { type: 'custom' as const, check: idle.check } }, service: { ...SERVICE, port: 1000 + s } })));
+    stopped.start();
+    await stopped.stop();
+    await new Promise((r) => setTimeout(r, 30)); // past the first interval
+    expect(Object.keys(idle.calls)).toEqual([]);
+  });
+
   it('a flapping server never reaches fall: no change', async () => {
     // fail, fail, ok, over and over: never three failures in a row.
     const scripted = ['fail', 'fail', 'ok', 'fail', 'fail', 'ok', 'fail', 'fail', 'ok'];
