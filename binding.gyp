@@ -34,8 +34,9 @@
       ],
       "cflags!": ["-fno-exceptions"],
       "cflags_cc!": ["-fno-exceptions", "-std=gnu++17"],
-      "cflags_cc": ["-std=c++17", "-fexceptions", "-Wall", "-Wextra", "-Werror=return-type", "-O2"],
-      "cflags": ["-Wall", "-Wextra"]
+      "cflags_cc": ["-std=c++17", "-fexceptions", "-Wall", "-Wextra", "-Werror=return-type", "-O2", "-fvisibility-inlines-hidden"],
+      "cflags": ["-Wall", "-Wextra", "-fvisibility=hidden", "-ffunction-sections", "-fdata-sections"],
+      "ldflags": ["-Wl,--gc-sections", "-Wl,--as-needed"]
     }
   ]
 }

@@ -38,7 +38,11 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
 /** Tripwires, about 1.5x the size at the time they were set (412 kB, 1.42 MB, 150 files). */
-export const BUDGET = { packedBytes: 650_000, unpackedBytes: 2_200_000, files: 250 };
+// Two prebuilt binaries (~400 kB each) are most of it; the rest is the
+// TypeScript built twice (ESM and CommonJS) and the native sources for a
+// build from source. Raised from 650 kB / 2.2 MB when health checks, the
+// connection table, metrics, top, routes and VIP moves came in.
+export const BUDGET = { packedBytes: 720_000, unpackedBytes: 2_450_000, files: 260 };
 
 /**
  * Runtime dependencies a consumer's `npm install` fetches. node-addon-api
