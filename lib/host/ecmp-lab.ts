@@ -17,17 +17,14 @@
  * @module
  */
 import { randomBytes } from 'node:crypto';
-import { createServer, type Server, type Socket } from 'node:net';
 
 import { Ipvs } from '../ipvs.js';
 import type { Family, ServiceKey } from '../types.js';
-import { addAddress, setLinkUp } from './address.js';
+import { LabParts, netnsPath as path } from './lab-parts.js';
 import { configureRealServer } from './lvs.js';
 import { host } from './native.js';
-import { createNetns, deleteNetns } from './netns.js';
 import { setRoute } from './routes.js';
 import { writeSysctl } from './sysctl.js';
-import { netnsArg } from './validate.js';
 
 /** Options of {@link createEcmpLab}. */
 export interface EcmpLabOptions {
@@ -132,40 +129,15 @@ export async function createEcmpLab(options: EcmpLabOptions): Promise<EcmpLab> {
     directors: Array.from({ length: n }, (_, i) => `${prefix}-d${i + 1}`),
     rs: options.realServers.map((_, i) => `${prefix}-rs${i + 1}`),
   };
-  const path = (ns: string): string => netnsArg(ns) as string;
-  const created: string[] = [];
-  const servers: { server: Server; sockets: Set<Socket> }[] = [];
-  const handles: Ipvs[] = [];
-  let destroyed = false;
-  const destroy = async (): Promise<void> => {
-    if (destroyed) return;
-    destroyed = true;
-    for (const { server, sockets } of servers) {
-      for (const s of sockets) s.destroy();
-      if (server.listening) server.close();
-    }
-    for (const h of handles) h.close();
-    let first: unknown;
-    for (const ns of created.reverse()) await deleteNetns(ns).catch((e: unknown) => (first ??= e));
-    if (first !== undefined) throw first;
-  };
+  const parts = new LabParts(family);
+  const destroy = (): Promise<void> => parts.destroy();
 
   try {
-    for (const ns of [names.sw, names.client, names.router, ...names.directors, ...names.rs]) {
-      await createNetns(ns);
-      created.push(ns);
-      await setLinkUp('lo', { netns: ns });
-      if (family === 'inet6') {
-        await writeSysctl('net.ipv6.conf.all.accept_dad', 0, { netns: ns });
-        await writeSysctl('net.ipv6.conf.default.accept_dad', 0, { netns: ns });
-      }
-    }
+    await parts.addNamespaces([names.sw, names.client, names.router, ...names.directors, ...names.rs]);
     await host().createBridge(path(names.sw), 'br0');
     await host().createBridge(path(names.sw), 'br1');
-    const plug = async (ns: string, dev: string, portName: string, bridge: string, address: string): Promise<void> => {
-      await host().createVeth({ name: dev, netns: path(ns), peer: portName, peerNetns: path(names.sw), peerMaster: bridge });
-      await addAddress({ dev, address, prefixLength: plan.prefix, netns: ns });
-    };
+    const plug = (ns: string, dev: string, portName: string, bridge: string, address: string): Promise<void> =>
+      parts.plug(names.sw, ns, dev, portName, bridge, address, plan.prefix);
     const defaultVia = async (ns: string, gateway: string): Promise<void> => host().addRoute(path(ns), 'eth0', null, 0, gateway);
 
     await plug(names.client, 'eth0', 'client', 'br0', plan.client(2));
@@ -185,8 +157,7 @@ export async function createEcmpLab(options: EcmpLabOptions): Promise<EcmpLab> {
       // The VIP on lo, ARP for it neither answered nor announced: the router reaches a director by its own address.
       await configureRealServer({ vips: [plan.vip], interfaces: ['eth0'], netns: ns });
       await writeSysctl('net.ipv4.vs.sloppy_tcp', 1, { netns: ns });
-      const ipvs = await Ipvs.open({ netns: ns });
-      handles.push(ipvs);
+      const ipvs = parts.keep(await Ipvs.open({ netns: ns }));
       await ipvs.addService({ ...service, scheduler: options.scheduler ?? 'mh', ...(options.schedulerFlags ? { schedulerFlags: options.schedulerFlags } : {}) });
       for (const rs of realServers) await ipvs.addDestination(service, { address: rs.address, forwarding: 'route', weight: rs.weight });
       directors.push({ name: `d${i + 1}`, netns: ns, address: plan.server(i + 1), ipvs });
@@ -195,22 +166,9 @@ export async function createEcmpLab(options: EcmpLabOptions): Promise<EcmpLab> {
       await plug(rs.netns, 'eth0', rs.name, 'br1', rs.address);
       await defaultVia(rs.netns, plan.server(ROUTER));
       await configureRealServer({ vips: [plan.vip], interfaces: ['eth0'], netns: rs.netns });
-      const fd = await host().listenTcp(path(rs.netns), family === 'inet' ? '0.0.0.0' : '::', port, 1024);
-      const sockets = new Set<Socket>();
-      const server = createServer((socket) => {
-        sockets.add(socket);
-        socket.on('close', () => sockets.delete(socket));
-        socket.on('error', () => undefined);
+      await parts.listen(rs.netns, port, 1024, (socket) => {
         socket.write(`${rs.name}\n`);
         socket.pipe(socket);
-      });
-      servers.push({ server, sockets });
-      await new Promise<void>((resolve, reject) => {
-        server.once('error', reject);
-        server.listen({ fd }, () => {
-          server.off('error', reject);
-          resolve();
-        });
       });
     }
 

@@ -12,17 +12,13 @@
  * @module
  */
 import { randomBytes } from 'node:crypto';
-import { createServer } from 'node:net';
-import type { Server, Socket } from 'node:net';
 
 import { Ipvs } from '../ipvs.js';
 import type { Family, Forwarding, ServiceKey } from '../types.js';
-import { addAddress, setLinkUp } from './address.js';
+import { LabParts, netnsPath as path, type LabServer } from './lab-parts.js';
 import { configureDirector, configureRealServer } from './lvs.js';
 import { host } from './native.js';
-import { createNetns, deleteNetns } from './netns.js';
-import { writeSysctl } from './sysctl.js';
-import { checkIfName, netnsArg } from './validate.js';
+import { checkIfName } from './validate.js';
 
 /** Options of {@link createLab}. */
 export interface LabOptions {
@@ -210,56 +206,21 @@ export async function createLab(options: LabOptions): Promise<Lab> {
     standby: `${prefix}-director2`,
     rs: options.realServers.map((_, i) => `${prefix}-rs${i + 1}`),
   };
-  const path = (ns: string): string => netnsArg(ns) as string;
   const vip = plan.front(VIP);
   const rsAddress = (i: number): string => (masq ? plan.back : plan.front)(FIRST_RS + i);
 
-  const created: string[] = [];
-  const servers: { server: Server; sockets: Set<Socket> }[] = [];
-  let ipvs: Ipvs | undefined;
-  let destroyed = false;
-
-  const destroy = async (): Promise<void> => {
-    if (destroyed) return;
-    destroyed = true;
-    let first: unknown;
-    const attempt = async (step: () => Promise<unknown> | void): Promise<void> => {
-      try {
-        await step();
-      } catch (e) {
-        first ??= e;
-      }
-    };
-    for (const { server, sockets } of servers) {
-      for (const s of sockets) s.destroy();
-      if (server.listening) await attempt(() => new Promise<void>((resolve, reject) => server.close((e) => (e ? reject(e) : resolve()))));
-    }
-    await attempt(() => ipvs?.close());
-    for (const ns of created.reverse()) await attempt(() => deleteNetns(ns));
-    if (first !== undefined) throw first;
-  };
+  const parts = new LabParts(family);
+  // servers[i] is realServers[i]'s (stopServer and startServer replace it).
+  const servers: LabServer[] = [];
+  const destroy = (): Promise<void> => parts.destroy();
 
   try {
-    for (const ns of [names.sw, names.client, names.director, ...(options.standby ? [names.standby] : []), ...names.rs]) {
-      await createNetns(ns);
-      created.push(ns);
-      await setLinkUp('lo', { netns: ns });
-      // New namespaces copy conf/all and conf/default from the initial one:
-      // set what the lab relies on. IPv6 without duplicate detection is
-      // usable at once instead of after a second or more.
-      if (family === 'inet6') {
-        await writeSysctl('net.ipv6.conf.all.accept_dad', 0, { netns: ns });
-        await writeSysctl('net.ipv6.conf.default.accept_dad', 0, { netns: ns });
-      }
-    }
+    await parts.addNamespaces([names.sw, names.client, names.director, ...(options.standby ? [names.standby] : []), ...names.rs]);
     await host().createBridge(path(names.sw), 'br0');
     if (masq) await host().createBridge(path(names.sw), 'br1');
 
-    const plug = async (ns: string, dev: string, port: string, bridge: string, address: string): Promise<void> => {
-      checkIfName(port);
-      await host().createVeth({ name: dev, netns: path(ns), peer: port, peerNetns: path(names.sw), peerMaster: bridge });
-      await addAddress({ dev, address, prefixLength: plan.prefixLength, netns: ns });
-    };
+    const plug = (ns: string, dev: string, port: string, bridge: string, address: string): Promise<void> =>
+      parts.plug(names.sw, ns, dev, port, bridge, address, plan.prefixLength);
     await plug(names.client, 'eth0', 'client', 'br0', plan.front(CLIENT));
     await plug(names.director, directorDev, 'director', 'br0', plan.front(DIRECTOR));
     if (options.standby) await plug(names.standby, directorDev, 'director2', 'br0', plan.front(STANDBY));
@@ -278,48 +239,15 @@ export async function createLab(options: LabOptions): Promise<Lab> {
       netns: ns,
       weight: options.realServers[i]!.weight,
     }));
-    // One TCP server per real server, listening inside its namespace (on a
-    // socket made there); index i of `servers` is realServers[i]'s.
+    // One TCP server per real server, inside its namespace: it says the server's name.
     const listen = async (i: number): Promise<void> => {
       const rs = realServers[i]!;
-      const fd = await host().listenTcp(path(rs.netns), family === 'inet' ? '0.0.0.0' : '::', port, 511);
-      const sockets = new Set<Socket>();
-      const server = createServer((socket) => {
-        sockets.add(socket);
-        socket.on('close', () => sockets.delete(socket));
-        socket.on('error', () => undefined);
-        socket.end(rs.name);
-      });
-      servers[i] = { server, sockets };
-      await new Promise<void>((resolve, reject) => {
-        server.once('error', reject);
-        server.listen({ fd }, () => {
-          server.off('error', reject);
-          resolve();
-        });
-      });
+      servers[i] = await parts.listen(rs.netns, port, 511, (socket) => socket.end(rs.name));
     };
     for (let i = 0; i < realServers.length; i++) await listen(i);
     // Echo servers: what the client sends comes back, until it closes.
     if (echoPort !== undefined) {
-      for (const rs of realServers) {
-        const fd = await host().listenTcp(path(rs.netns), family === 'inet' ? '0.0.0.0' : '::', echoPort, 511);
-        const sockets = new Set<Socket>();
-        const server = createServer((socket) => {
-          sockets.add(socket);
-          socket.on('close', () => sockets.delete(socket));
-          socket.on('error', () => undefined);
-          socket.pipe(socket);
-        });
-        servers.push({ server, sockets });
-        await new Promise<void>((resolve, reject) => {
-          server.once('error', reject);
-          server.listen({ fd }, () => {
-            server.off('error', reject);
-            resolve();
-          });
-        });
-      }
+      for (const rs of realServers) await parts.listen(rs.netns, echoPort, 511, (socket) => socket.pipe(socket));
     }
     const indexOf = (name: string): number => {
       const i = realServers.findIndex((rs) => rs.name === name);
@@ -327,7 +255,7 @@ export async function createLab(options: LabOptions): Promise<Lab> {
       return i;
     };
 
-    ipvs = await Ipvs.open({ netns: names.director });
+    const ipvs = parts.keep(await Ipvs.open({ netns: names.director }));
     const service: ServiceKey = { protocol: 'tcp', address: vip, port };
     await ipvs.addService({ ...service, scheduler });
     for (const rs of realServers) await ipvs.addDestination(service, { address: rs.address, port, forwarding, weight: rs.weight });
