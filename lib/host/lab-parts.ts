@@ -30,9 +30,13 @@ export class LabParts {
   readonly #namespaces: string[] = [];
   readonly #servers: LabServer[] = [];
   readonly #handles: Ipvs[] = [];
+  readonly #family: Family;
   #destroyed = false;
 
-  constructor(private readonly family: Family) {}
+  /** Parts of a lab whose addresses are all of `family`. */
+  constructor(family: Family) {
+    this.#family = family;
+  }
 
   /**
    * Creates the namespaces, each with `lo` up. New namespaces copy conf/all
@@ -45,7 +49,7 @@ export class LabParts {
       await createNetns(ns);
       this.#namespaces.push(ns);
       await setLinkUp('lo', { netns: ns });
-      if (this.family === 'inet6') {
+      if (this.#family === 'inet6') {
         await writeSysctl('net.ipv6.conf.all.accept_dad', 0, { netns: ns });
         await writeSysctl('net.ipv6.conf.default.accept_dad', 0, { netns: ns });
       }
@@ -64,7 +68,7 @@ export class LabParts {
    * made inside the namespace; `serve` handles each connection.
    */
   async listen(ns: string, port: number, backlog: number, serve: (socket: Socket) => void): Promise<LabServer> {
-    const fd = await host().listenTcp(netnsPath(ns), this.family === 'inet' ? '0.0.0.0' : '::', port, backlog);
+    const fd = await host().listenTcp(netnsPath(ns), this.#family === 'inet' ? '0.0.0.0' : '::', port, backlog);
     const sockets = new Set<Socket>();
     const server = createServer((socket) => {
       sockets.add(socket);

@@ -4,6 +4,7 @@
 // 404. The values themselves are checked against the real kernel, with
 // traffic, in test/kernel/watch.test.ts.
 import http from 'node:http';
+import { createRequire } from 'node:module';
 
 import { afterEach, expect, it } from 'vitest';
 
@@ -34,8 +35,10 @@ function get(port: number, path: string): { sent: Promise<void>; reply: Promise<
   return { sent: sentP, reply };
 }
 
-/** The value of a sample line `name value` in Prometheus text. */
-const sample = (text: string, name: string): string | undefined => new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1];
+const parsePrometheus = createRequire(import.meta.url)('parse-prometheus-text-format') as (text: string) => { name: string; metrics: { value: string }[] }[];
+
+/** The value of an unlabelled metric in Prometheus text, read with a text-format parser. */
+const sample = (text: string, name: string): string | undefined => parsePrometheus(text).find((f) => f.name === name)?.metrics[0]?.value;
 
 it('scrapes that arrive while a read is under way share it', async () => {
   let reads = 0;
