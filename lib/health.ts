@@ -551,7 +551,7 @@ export class HealthChecker {
     this.#started = true;
     // First probes spread over one interval: 10 000 servers would otherwise
     // all be probed in one turn of the loop. The timers are armed a slice per
-    // turn too: 10 000 setTimeout calls in one go held the loop 8–15 ms.
+    // turn too: 10 000 setTimeout calls in one go held the loop up to 15 ms.
     const n = this.#members.length;
     const startedAt = performance.now();
     const arm = (from: number): void => {
